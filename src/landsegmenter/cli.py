@@ -1,0 +1,112 @@
+"""The ``landseg`` command line: argument parsing only; the work lives in the library."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from landsegmenter.errors import LandSegError
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers (µm), got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",")]
+
+
+def _add_map(sub) -> None:
+    p = sub.add_parser("map", help="map a scene to a land-cover COG", description="Map a whole scene of any size.")
+    p.add_argument("scene", nargs="+", help="raster(s): one multi-band file, or one file per band (any GDAL path)")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--classes", help='comma-separated class names, e.g. "water,forest,cropland,built-up"')
+    p.add_argument("--classes-file", help="text file with one class name per line")
+    p.add_argument("--model", default="default", help="'default' (bundled), 'spectral-rule' (baseline) or a model directory")
+    p.add_argument("--sensor", help="sensor of the scene (see 'landseg sensors'), for band names, wavelengths, scaling")
+    p.add_argument("--bands", type=_names, help="bands to use, by name, e.g. B02,B03,B04,B08")
+    p.add_argument("--wavelengths", type=_floats, help="centre wavelength (µm) of each band used, instead of --sensor")
+    p.add_argument("--normalise", default="auto", choices=["auto", "sensor", "scene"],
+                   help="per-band statistics: the sensor's, or sampled from the scene (auto: sensor when known)")
+    p.add_argument("--tile-size", type=int, default=512, help="tile edge in pixels (multiple of 32)")
+    p.add_argument("--overlap", type=int, default=32, help="overlap between neighbouring tiles in pixels")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--no-confidence", action="store_true", help="do not write confidence.tif")
+    p.add_argument("--no-preview", action="store_true", help="do not write preview.png")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in the output directory")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in the output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_map)
+
+
+def _run_map(args: argparse.Namespace) -> int:
+    from landsegmenter.infer.mapper import map_scene
+
+    result = map_scene(
+        args.scene,
+        args.classes,
+        args.output,
+        classes_file=args.classes_file,
+        model=args.model,
+        sensor=args.sensor,
+        bands=args.bands,
+        wavelengths=args.wavelengths,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        device=args.device,
+        normalise=args.normalise,
+        confidence=not args.no_confidence,
+        preview=not args.no_preview,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(f"wrote {result.classes} ({result.tiles_run} tiles, {result.seconds:.1f} s)")
+        for row in result.areas:
+            ha = "" if row["hectares"] is None else f"{row['hectares']:>14,.1f} ha"
+            print(f"  {row['class']:<24} {row['percent']:6.2f} %{ha}")
+    return 0
+
+
+def _add_sensors(sub) -> None:
+    p = sub.add_parser("sensors", help="list known sensors and their bands")
+    p.set_defaults(func=_run_sensors)
+
+
+def _run_sensors(args: argparse.Namespace) -> int:
+    from landsegmenter.geo.sensors import list_sensors
+
+    for sensor in list_sensors():
+        bands = ", ".join(f"{b.name} ({b.wavelength:g})" for b in sensor.bands)
+        print(f"{sensor.name:<22} {sensor.title}\n{'':<22} {bands}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="landseg", description="Land-use / land-cover mapping from any sensor.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_map(sub)
+    _add_sensors(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LandSegError as exc:
+        print(f"landseg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("landseg: interrupted (use --resume to continue)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

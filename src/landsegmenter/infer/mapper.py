@@ -1,0 +1,289 @@
+"""Whole-scene mapping: tiles in, blended georeferenced class map out, in bounded memory."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from rasterio.windows import Window
+from tqdm import tqdm
+
+import landsegmenter
+from landsegmenter.errors import LandSegError
+from landsegmenter.geo.cog import create_partial, publish_cog
+from landsegmenter.geo.raster import Scene
+from landsegmenter.infer.blender import NODATA, Blender
+from landsegmenter.infer.reports import class_areas, write_area_tables, write_preview
+from landsegmenter.infer.rundir import RunDir, fingerprint
+from landsegmenter.infer.strips import StripWriter
+from landsegmenter.infer.tiling import Tile, TileLayout, check_tiling
+from landsegmenter.model.protocol import Segmenter
+from landsegmenter.model.zoo import load_segmenter, resolve_device
+from landsegmenter.taxonomy.classes import parse_class_names
+from landsegmenter.taxonomy.colors import palette
+
+
+@dataclass
+class MapResult:
+    outdir: Path
+    classes: Path
+    confidence: Path | None
+    areas: list[dict]
+    tiles: int  # tiles in the layout
+    tiles_run: int  # tiles this call sent to the model (fewer after --resume)
+    redundancy: float  # model pixels per scene pixel
+    seconds: float
+    model_seconds: float
+
+
+@dataclass
+class TileBatch:
+    tiles: list[Tile]
+    data: np.ndarray  # [B, C, T, T] float32
+    valid: np.ndarray  # [B, T, T] bool
+
+
+def map_scene(
+    scene: str | Sequence[str],
+    classes: str | Sequence[str] | None = None,
+    outdir: str | Path = "landseg-output",
+    *,
+    classes_file: str | Path | None = None,
+    model: str | Segmenter = "default",
+    sensor: str | None = None,
+    bands: Sequence[str] | None = None,
+    wavelengths: Sequence[float] | None = None,
+    tile_size: int = 512,
+    overlap: int = 32,
+    batch_size: int = 4,
+    device: str = "cpu",
+    normalise: str = "auto",
+    confidence: bool = True,
+    preview: bool = True,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+) -> MapResult:
+    """Map a scene (one raster, or one file per band) to a land-cover COG and reports in ``outdir``.
+
+    Outputs: ``classes.tif`` (uint8 COG, colormap, class names in metadata, nodata 255),
+    ``confidence.tif`` (blended top-class probability in percent), ``areas.csv``/``areas.json``,
+    ``preview.png`` and ``run.json``. ``resume=True`` continues an interrupted run.
+    """
+    started = time.perf_counter()
+    class_names = parse_class_names(classes, classes_file)
+    check_tiling(tile_size, overlap)
+    if batch_size < 1:
+        raise LandSegError(f"batch size must be at least 1, got {batch_size}")
+    if normalise not in ("auto", "sensor", "scene"):
+        raise LandSegError(f"unknown normalisation {normalise!r}: use auto, sensor or scene")
+    run = RunDir(Path(outdir))
+    dev = resolve_device(device)
+    with Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
+        segmenter = load_segmenter(model, dev)
+        validate = getattr(segmenter, "validate", None)
+        if validate is not None:
+            validate(stack.wavelengths, class_names)
+        stats = _normalisation(stack, segmenter, normalise)
+        run.prepare(overwrite=overwrite, resume=resume)
+        job = _Job(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
+        model_seconds, tiles_run = job.run(batch_size, resume, progress)
+        result = job.publish(confidence, preview, time.perf_counter() - started, model_seconds, tiles_run)
+    return result
+
+
+def _normalisation(stack: Scene, segmenter: Segmenter, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-band (mean, std) for ``(x - mean) / std``; None for models that take physical values."""
+    if not getattr(segmenter, "normalise", True):
+        return None
+    known = all(b.mean is not None and b.std for b in stack.bands)
+    if mode == "sensor" and not known:
+        raise LandSegError("no sensor statistics for these bands: pass --sensor, or --normalise scene")
+    if mode == "scene" or not known:
+        return stack.sample_statistics()
+    mean = np.array([b.mean for b in stack.bands], np.float32)
+    std = np.array([b.std for b in stack.bands], np.float32)
+    return mean, std
+
+
+class _Job:
+    def __init__(self, stack, segmenter, class_names, run: RunDir, device, tile_size, overlap, stats) -> None:
+        self.stack, self.segmenter, self.class_names, self.run_dir = stack, segmenter, class_names, run
+        self.device, self.stats = device, stats
+        self.layout = TileLayout(stack.height, stack.width, tile_size, overlap)
+        self.colors = palette(class_names)
+        self.partials = {"classes": run.partial / "classes.tif", "confidence": run.partial / "confidence.tif"}
+        self.fingerprint = fingerprint(
+            {
+                "inputs": [(str(Path(p).resolve()), _stat(p)) for p in stack.paths],
+                "bands": stack.band_names,
+                "wavelengths": stack.wavelengths,
+                "classes": class_names,
+                "model": getattr(segmenter, "fingerprint", type(segmenter).__name__),
+                "tile": tile_size,
+                "overlap": overlap,
+                "stats": None if stats is None else [s.tolist() for s in stats],
+            }
+        )
+
+    # --- the tile loop ---------------------------------------------------------------
+    def run(self, batch_size: int, resume: bool, progress: bool) -> tuple[float, int]:
+        blender = Blender(self.layout, len(self.class_names))
+        writer = StripWriter(self.stack.width, self.stack.height, self.partials)
+        state = self.run_dir.load_state(self.fingerprint) if resume else None
+        if state is None:
+            self._create_partials()
+            start, self.valid_pixels = 0, 0
+        else:
+            start, self.valid_pixels = int(state["next_tile"]), int(state["valid_pixels"])
+            blender.restore(state)
+            writer.restore(state)
+        todo = self.layout.tiles[start:]
+        model_seconds = 0.0
+        last_col = len(self.layout.xs) - 1
+        bar = tqdm(total=len(self.layout.tiles), initial=start, unit="tile", disable=not progress, desc="mapping")
+        with bar:
+            for batch in self._prefetched(todo, batch_size):
+                t0 = time.perf_counter()
+                probs = self._predict(batch)
+                model_seconds += time.perf_counter() - t0
+                for i, tile in enumerate(batch.tiles):
+                    self.valid_pixels += int(batch.valid[i].sum())
+                    for finished in blender.add(tile, probs.get(i), batch.valid[i]):
+                        writer.add(finished)
+                    if tile.col == last_col:
+                        self._checkpoint(tile.index + 1, blender, writer)
+                bar.update(len(batch.tiles))
+        if not writer.done:
+            raise RuntimeError("internal error: not every row of the map was written")
+        if self.valid_pixels == 0:
+            self.run_dir.abandon()
+            raise LandSegError("the scene has no valid pixels (all nodata): nothing to map")
+        return model_seconds, len(todo)
+
+    def _create_partials(self) -> None:
+        self.run_dir.start_fresh()
+        grid = self.stack.grid
+        tags = {
+            "LANDSEG_CLASS_NAMES": _json(self.class_names),
+            "LANDSEG_MODEL": str(getattr(self.segmenter, "fingerprint", type(self.segmenter).__name__)),
+            "LANDSEG_VERSION": landsegmenter.__version__,
+        }
+        colormap = {i: (*c, 255) for i, c in enumerate(self.colors)}
+        colormap[NODATA] = (0, 0, 0, 0)
+        create_partial(self.partials["classes"], grid, nodata=NODATA, tags=tags, colormap=colormap,
+                       description="land cover class")
+        create_partial(self.partials["confidence"], grid, nodata=NODATA, tags={**tags, "UNITS": "percent"},
+                       description="confidence of the mapped class (%)")
+
+    def _checkpoint(self, next_tile: int, blender: Blender, writer: StripWriter) -> None:
+        arrays = {**blender.state(), **writer.state()}
+        arrays["next_tile"] = np.array(next_tile)
+        arrays["valid_pixels"] = np.array(self.valid_pixels)
+        self.run_dir.save_state(self.fingerprint, arrays)
+
+    def _prefetched(self, tiles: list[Tile], batch_size: int) -> Iterator[TileBatch]:
+        """Batches read in a background thread, two ahead, so reading overlaps the model."""
+        chunks = iter([tiles[i : i + batch_size] for i in range(0, len(tiles), batch_size)])
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landseg-read") as pool:
+            pending: deque = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(self._read_batch, chunk))
+                if len(pending) > 2:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def _read_batch(self, tiles: list[Tile]) -> TileBatch:
+        size = self.layout.tile
+        data = np.zeros((len(tiles), len(self.stack.bands), size, size), np.float32)
+        valid = np.zeros((len(tiles), size, size), bool)
+        for i, tile in enumerate(tiles):
+            h = min(size, self.stack.height - tile.y)
+            w = min(size, self.stack.width - tile.x)
+            values, mask = self.stack.read(Window(tile.x, tile.y, w, h))
+            if self.stats is not None:
+                mean, std = self.stats
+                values = (values - mean[:, None, None]) / std[:, None, None]
+                values[:, ~mask] = 0.0
+            data[i, :, :h, :w] = values
+            valid[i, :h, :w] = mask
+        return TileBatch(tiles, data, valid)
+
+    @torch.inference_mode()
+    def _predict(self, batch: TileBatch) -> dict[int, np.ndarray]:
+        """Softmax probabilities ``[K, T, T]`` for each tile with any valid pixel."""
+        keep = [i for i in range(len(batch.tiles)) if batch.valid[i].any()]
+        if not keep:
+            return {}
+        image = torch.from_numpy(batch.data[keep]).to(self.device)
+        wavelengths = torch.tensor(self.stack.wavelengths, dtype=torch.float32, device=self.device)
+        logits = self.segmenter(image, wavelengths, self.class_names)
+        expected = (len(keep), len(self.class_names), *image.shape[-2:])
+        if tuple(logits.shape) != expected:
+            raise LandSegError(f"the model returned scores of shape {tuple(logits.shape)}, expected {expected}")
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return {i: probs[j] for j, i in enumerate(keep)}
+
+    # --- products --------------------------------------------------------------------
+    def publish(self, confidence: bool, preview: bool, seconds: float, model_seconds: float, tiles_run: int):
+        run, names = self.run_dir, self.class_names
+        areas = class_areas(self.partials["classes"], self.stack.grid, names)
+        write_area_tables(areas, run.product("areas.csv"), run.product("areas.json"))
+        if preview:
+            title = f"{Path(self.stack.paths[0]).name}: {len(names)} classes"
+            write_preview(self.partials["classes"], run.product("preview.png"), names, self.colors, title)
+        if confidence:
+            publish_cog(self.partials["confidence"], run.product("confidence.tif"), overview_resampling="average")
+        publish_cog(self.partials["classes"], run.product("classes.tif"))
+        result = MapResult(
+            outdir=run.root,
+            classes=run.product("classes.tif"),
+            confidence=run.product("confidence.tif") if confidence else None,
+            areas=areas,
+            tiles=len(self.layout.tiles),
+            tiles_run=tiles_run,
+            redundancy=self.layout.redundancy(),
+            seconds=seconds,
+            model_seconds=model_seconds,
+        )
+        run.write_json("run.json", self._run_record(result))
+        run.finish()
+        return result
+
+    def _run_record(self, result: MapResult) -> dict:
+        return {
+            "landsegmenter": landsegmenter.__version__,
+            "inputs": self.stack.paths,
+            "sensor": self.stack.sensor.name if self.stack.sensor else None,
+            "bands": self.stack.band_names,
+            "wavelengths_um": self.stack.wavelengths,
+            "classes": [{"index": i, "name": n, "color": "#%02X%02X%02X" % c}
+                        for i, (n, c) in enumerate(zip(self.class_names, self.colors))],
+            "model": str(getattr(self.segmenter, "fingerprint", type(self.segmenter).__name__)),
+            "tile_size": self.layout.tile,
+            "overlap": self.layout.overlap,
+            "tiles": result.tiles,
+            "redundancy": round(result.redundancy, 4),
+            "seconds": round(result.seconds, 3),
+            "model_seconds": round(result.model_seconds, 3),
+            "width": self.stack.width,
+            "height": self.stack.height,
+            "crs": self.stack.grid.crs.to_string() if self.stack.grid.crs else None,
+        }
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    p = Path(path)
+    return (p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None
+
+
+def _json(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

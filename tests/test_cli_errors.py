@@ -1,0 +1,103 @@
+"""Bad input: one clear line on stderr, exit status 2, and no output left behind."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+
+from landsegmenter.cli import main
+
+CLASSES = "water,forest,cropland,built-up"
+
+
+def _fails(capsys, args, message, out):
+    code = main(["map", *args, "-o", str(out), "--model", "spectral-rule", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("landseg: error: "), err
+    assert message in err, err
+    return err
+
+
+def test_missing_file(capsys, tmp_path):
+    _fails(capsys, [str(tmp_path / "nope.tif"), "--classes", CLASSES], "no such file", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_raster(capsys, tmp_path, s2_scene):
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00" + b"\x17" * 2000)
+    _fails(capsys, [str(bad), "--classes", CLASSES], "cannot read", tmp_path / "o")
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(s2_scene.read_bytes()[:400_000])
+    _fails(capsys, [str(truncated), "--classes", CLASSES], "cannot read", tmp_path / "o2")
+    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o2" / "classes.tif").exists()
+
+
+def test_fewer_bands_than_the_model_needs(capsys, tmp_path, shared_data):
+    s1 = next((shared_data / "bigearthnet_v2_mock" / "s1").glob("*.tif"))
+    _fails(capsys, [str(s1), "--sensor", "sentinel1_grd", "--classes", CLASSES], "needs red and nir", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_sensor(capsys, tmp_path, s2_scene):
+    _fails(capsys, [str(s2_scene), "--sensor", "sentinel9", "--classes", CLASSES], "unknown sensor 'sentinel9'", tmp_path / "o")
+
+
+def test_unknown_band_name(capsys, tmp_path, s2_scene):
+    _fails(capsys, [str(s2_scene), "--bands", "B04,B99", "--classes", CLASSES], "unknown band 'B99'", tmp_path / "o")
+
+
+def test_wavelength_count_does_not_match_the_bands(capsys, tmp_path, s2_scene):
+    args = [str(s2_scene), "--bands", "B03,B04,B08", "--wavelengths", "0.56,0.665", "--classes", CLASSES]
+    _fails(capsys, args, "2 wavelengths given for 3 bands", tmp_path / "o")
+
+
+def test_all_nodata_scene(capsys, tmp_path, s2_scene):
+    with rasterio.open(s2_scene) as src:
+        profile, names = src.profile, src.descriptions
+    empty = tmp_path / "empty.tif"
+    with rasterio.open(empty, "w", **profile) as dst:
+        dst.write(np.zeros((13, profile["height"], profile["width"]), np.uint16))
+        dst.descriptions = names
+    _fails(capsys, [str(empty), "--classes", CLASSES], "no valid pixels", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("classes,message", [("", "class list is empty"), (" , ", "class list is empty"), ("water,,forest", "empty class name"),
+                                             ("water,Forest,forest", "duplicate class name 'forest'")])
+def test_empty_or_duplicate_class_names(capsys, tmp_path, s2_scene, classes, message):
+    _fails(capsys, [str(s2_scene), "--classes", classes], message, tmp_path / "o")
+
+
+def test_empty_class_file(capsys, tmp_path, s2_scene):
+    f = tmp_path / "classes.txt"
+    f.write_text("# my legend\n\n")
+    _fails(capsys, [str(s2_scene), "--classes-file", str(f)], "class list is empty", tmp_path / "o")
+
+
+def test_output_directory_not_writable(capsys, tmp_path, s2_scene):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    _fails(capsys, [str(s2_scene), "--classes", CLASSES], "cannot write to output directory", blocker / "out")
+
+
+def test_existing_output_without_overwrite(capsys, tmp_path, s2_scene):
+    out = tmp_path / "o"
+    assert main(["map", str(s2_scene), "--classes", CLASSES, "-o", str(out), "--model", "spectral-rule", "--quiet"]) == 0
+    before = (out / "classes.tif").stat().st_mtime_ns
+    _fails(capsys, [str(s2_scene), "--classes", CLASSES], "--overwrite", out)
+    assert (out / "classes.tif").stat().st_mtime_ns == before
+
+
+def test_tile_size_not_larger_than_overlap(capsys, tmp_path, s2_scene):
+    args = [str(s2_scene), "--classes", CLASSES, "--tile-size", "64", "--overlap", "64"]
+    _fails(capsys, args, "must be larger than the overlap", tmp_path / "o")
+
+
+def test_console_script_exit_status(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "landsegmenter.cli", "map", str(tmp_path / "x.tif"), "--classes",
+                           "a,b", "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"landseg: error: no such file: {tmp_path / 'x.tif'}"
