@@ -142,6 +142,8 @@ def _spec(fb: FileBand, name: str, sensor: Sensor | None, explicit_wavelength: f
     file_scaled = fb.file_scale != 1.0 or fb.file_offset != 0.0
     if file_scaled:  # the file already says how to reach physical values: trust it over the sensor default
         scale, offset = fb.file_scale, fb.file_offset
+    elif sensor_band is not None and sensor_band.scale is not None:  # e.g. Landsat thermal bands in kelvin
+        scale, offset = sensor_band.scale, sensor_band.offset or 0.0
     elif sensor is not None:
         scale, offset = sensor.scale, sensor.offset
     else:
