@@ -103,3 +103,21 @@ def _full(path, band):
 def test_unknown_band_lists_the_available_ones(s2_scene):
     with pytest.raises(LandSegError, match="unknown band 'B13'.*B01, B02"):
         Scene(s2_scene, bands=["B13"])
+
+
+def test_internal_mask_band_is_honoured(s2_scene, tmp_path):
+    with rasterio.open(s2_scene) as src:
+        data = src.read([3, 4, 8])
+        profile = src.profile | dict(count=3, nodata=None)
+    mask = np.full(data.shape[1:], 255, np.uint8)
+    mask[210:220, 110:130] = 0
+    path = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIF_INTERNAL_MASK=True):
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data)
+            dst.write_mask(mask)
+            dst.descriptions = ("B03", "B04", "B08")
+    assert not (tmp_path / "masked.tif.msk").exists()
+    with Scene(str(path)) as scene:
+        _, valid = scene.read(WINDOW)
+    assert not valid[10:20, 10:30].any() and valid.sum() == 250 * 300 - 200
