@@ -85,18 +85,15 @@ def run_child(scene: str, out: str, model: str, tile: int, overlap: int, batch: 
     result = map_scene(scene, CLASSES, out, model=segmenter, tile_size=tile, overlap=overlap, batch_size=batch,
                        overwrite=True, progress=False, preview=False)
     print(json.dumps({"seconds": time.perf_counter() - t0, "model_seconds": result.model_seconds,
-                      "tiles": result.tiles, "redundancy": result.redundancy}))
+                      "tiles": result.tiles, "redundancy": result.redundancy,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def mapped_in_subprocess(scene: Path, out: Path, args) -> dict:
     cmd = [sys.executable, __file__, "--child", str(scene), str(out), args.model, str(args.tile_size),
            str(args.overlap), str(args.batch_size)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    record = json.loads(proc.stdout.strip().splitlines()[-1])
-    record["peak_rss_mb"] = max(peak_kb, before) / 1024
-    return record
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def model_alone_seconds(scene: Path, args) -> float:

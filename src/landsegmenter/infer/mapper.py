@@ -1,6 +1,7 @@
 """Whole-scene mapping: tiles in, blended georeferenced class map out, in bounded memory."""
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import rasterio
 import torch
 from rasterio.windows import Window
 from tqdm import tqdm
@@ -26,6 +28,9 @@ from landsegmenter.model.protocol import Segmenter
 from landsegmenter.model.zoo import load_segmenter, resolve_device
 from landsegmenter.taxonomy.classes import parse_class_names
 from landsegmenter.taxonomy.colors import palette
+
+
+GDAL_CACHE_MB = 256
 
 
 @dataclass
@@ -84,7 +89,7 @@ def map_scene(
         raise LandSegError(f"unknown normalisation {normalise!r}: use auto, sensor or scene")
     run = RunDir(Path(outdir))
     dev = resolve_device(device)
-    with Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
+    with _gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
         segmenter = load_segmenter(model, dev)
         validate = getattr(segmenter, "validate", None)
         if validate is not None:
@@ -95,6 +100,13 @@ def map_scene(
         model_seconds, tiles_run = job.run(batch_size, resume, progress)
         result = job.publish(confidence, preview, time.perf_counter() - started, model_seconds, tiles_run)
     return result
+
+
+def _gdal_env() -> rasterio.Env:
+    """GDAL's block cache defaults to 5 % of RAM; a bounded cache keeps mapping memory small."""
+    if "GDAL_CACHEMAX" in os.environ:
+        return rasterio.Env()
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
 def _normalisation(stack: Scene, segmenter: Segmenter, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
