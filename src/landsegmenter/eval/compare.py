@@ -40,13 +40,19 @@ def reference_to_map_indices(legend: Legend, class_names: list[str]) -> np.ndarr
     return lut
 
 
-def compare_maps(prediction: str | Path, reference: str | Path, legend: Legend) -> Report:
+def compare_maps(prediction: str | Path, reference: str | Path, legend: Legend, *, by_index: bool = False) -> Report:
     """Confusion-matrix report of a ``landseg map`` class raster against a reference in ``legend`` codes.
 
-    The reference is resampled (nearest) onto the prediction grid when the grids differ;
-    reference nodata and codes outside the legend are ignored, and the latter are reported.
+    Map classes are matched to legend classes by name, or by position with ``by_index``
+    (when the map was prompted with other names for the same classes). The reference is
+    resampled (nearest) onto the prediction grid when the grids differ; reference nodata and
+    codes outside the legend are ignored, and the latter are reported.
     """
     names = map_class_names(prediction)
+    if by_index:
+        if len(names) != len(legend.classes):
+            raise LandSegError(f"the map has {len(names)} classes, legend {legend.key} has {len(legend.classes)}")
+        names = list(legend.names)
     lut = reference_to_map_indices(legend, names)
     known = np.zeros(65536, bool)
     known[list(legend.codes)] = True

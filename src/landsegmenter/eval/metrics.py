@@ -57,11 +57,12 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num / den) if den > 0 else None
 
 
-def report(matrix: np.ndarray, class_names: Sequence[str]) -> Report:
+def report(matrix: np.ndarray, class_names: Sequence[str], mean_over: Sequence[int] | None = None) -> Report:
     """Metrics from a ``[K, K(+1)]`` confusion matrix (rows reference, columns prediction).
 
-    mIoU and macro-F1 average over classes present in the reference (the usual protocol);
-    kappa is Cohen's kappa over all counted pixels.
+    mIoU and macro-F1 average over classes present in the reference (the usual protocol),
+    restricted to ``mean_over`` when a benchmark's protocol says so; kappa is Cohen's kappa
+    over all counted pixels.
     """
     m = np.asarray(matrix, dtype=np.float64)
     k = len(class_names)
@@ -71,6 +72,8 @@ def report(matrix: np.ndarray, class_names: Sequence[str]) -> Report:
     pred_total = square.sum(axis=0)
     n = m.sum()
     present = ref_total > 0
+    if mean_over is not None:
+        present &= np.isin(np.arange(k), list(mean_over))
     iou = [_ratio(tp[i], ref_total[i] + pred_total[i] - tp[i]) for i in range(k)]
     ua = [_ratio(tp[i], pred_total[i]) for i in range(k)]
     pa = [_ratio(tp[i], ref_total[i]) for i in range(k)]
@@ -90,6 +93,6 @@ def report(matrix: np.ndarray, class_names: Sequence[str]) -> Report:
         users_accuracy=dict(zip(names, ua)),
         producers_accuracy=dict(zip(names, pa)),
         f1=dict(zip(names, f1)),
-        omitted_classes=[names[i] for i in range(k) if present[i] and pred_total[i] == 0],
+        omitted_classes=[names[i] for i in range(k) if ref_total[i] > 0 and pred_total[i] == 0],
         reference_pixels={names[i]: int(ref_total[i]) for i in range(k)},
     )

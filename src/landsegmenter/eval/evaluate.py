@@ -1,0 +1,96 @@
+"""Evaluating a segmenter on a benchmark dataset or on a scene with a reference map."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from landsegmenter.errors import LandSegError
+from landsegmenter.eval.compare import compare_maps
+from landsegmenter.eval.metrics import ConfusionMatrix, Report, report
+from landsegmenter.infer.mapper import map_scene
+from landsegmenter.model.protocol import Segmenter
+from landsegmenter.taxonomy.legends import Legend
+
+
+@contextmanager
+def fusion_set(segmenter: Segmenter, enabled: bool | None) -> Iterator[None]:
+    """Temporarily switch a model's confidence-guided fusion (no-op for models without it)."""
+    if enabled is None or not hasattr(segmenter, "fusion"):
+        yield
+        return
+    before = segmenter.fusion
+    segmenter.fusion = enabled
+    try:
+        yield
+    finally:
+        segmenter.fusion = before
+
+
+def variants(segmenter: Segmenter) -> dict[str, bool | None]:
+    """``fusion_off``/``fusion_on`` for models with the switch, one plain run otherwise."""
+    return {"fusion_off": False, "fusion_on": True} if hasattr(segmenter, "fusion") else {"model": None}
+
+
+def _prompts(class_names: Sequence[str], prompts: Sequence[str] | None) -> list[str]:
+    if prompts is None:
+        return list(class_names)
+    if len(prompts) != len(class_names):
+        raise LandSegError(f"{len(prompts)} class prompts given for {len(class_names)} classes ({', '.join(class_names)})")
+    return list(prompts)
+
+
+@torch.inference_mode()
+def evaluate_dataset(
+    segmenter: Segmenter,
+    dataset,
+    *,
+    prompts: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+    limit: int | None = None,
+    progress: bool = True,
+) -> Report:
+    """Confusion-matrix report over ``dataset`` samples (dicts with ``image``, ``label``, ``wavelengths``).
+
+    Follows the dataset's ``evaluation`` protocol when it has one (scored classes, groups,
+    classes averaged into the mean).
+    """
+    if not getattr(segmenter, "normalise", True):
+        raise LandSegError("this model takes physical values; evaluate it on a scene with --scene and --reference")
+    names = list(dataset.class_names)
+    text = _prompts(names, prompts)
+    protocol = getattr(dataset, "evaluation", None)
+    table = protocol.lookup_table() if protocol is not None else np.append(np.arange(255), 255).astype(np.uint8)
+    scored = list(protocol.scored_classes) if protocol is not None else names
+    cm = ConfusionMatrix(len(scored))
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    for i in tqdm(range(count), unit="sample", disable=not progress, desc="evaluating"):
+        sample = dataset[i]
+        image = sample["image"][None].to(device)
+        logits = segmenter(image, sample["wavelengths"].to(device), text)
+        pred = logits.argmax(dim=1)[0].cpu().numpy().astype(np.int64)
+        label = sample["label"].numpy().astype(np.int64)
+        cm.update(table[np.clip(pred, 0, 255)], table[np.clip(label, 0, 255)])
+    return report(cm.matrix, scored, mean_over=None if protocol is None else protocol.mean_over)
+
+
+def evaluate_scene(
+    segmenter: Segmenter,
+    scene: str | Sequence[str],
+    reference: str | Path,
+    legend: Legend,
+    outdir: Path,
+    *,
+    prompts: Sequence[str] | None = None,
+    fusion: bool | None = None,
+    **map_options,
+) -> Report:
+    """Map ``scene`` with the legend's class names (or ``prompts``) and compare with ``reference``."""
+    text = _prompts(legend.names, prompts)
+    with fusion_set(segmenter, fusion):
+        result = map_scene(scene, text, outdir, model=segmenter, overwrite=True, **map_options)
+    return compare_maps(result.classes, reference, legend, by_index=prompts is not None)
