@@ -88,11 +88,107 @@ def _run_sensors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_las(sub) -> None:
+    p = sub.add_parser("las", help="build and describe LAS training sets", description="LAS training sets from imagery and land-cover products.")
+    las = p.add_subparsers(dest="las_command", required=True)
+    b = las.add_parser("build", help="build (or resume) a training set from a manifest")
+    b.add_argument("manifest", help="YAML manifest of subsets (imagery, label product, sampling)")
+    b.add_argument("-o", "--output", required=True, help="store directory (created, or resumed when it exists)")
+    b.add_argument("--subset", action="append", help="build only this subset (repeatable)")
+    b.add_argument("--overwrite", action="store_true", help="delete the store and build it again")
+    b.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    b.set_defaults(func=_run_las_build)
+    i = las.add_parser("info", help="print the dataset card of a store and draw its sample locations")
+    i.add_argument("store", help="store directory")
+    i.add_argument("--png", help="map of sample locations (default: STORE/sample_locations.png)")
+    i.add_argument("--markdown", help="also write the card to this file (the map is linked relative to it)")
+    i.set_defaults(func=_run_las_info)
+
+
+def _run_las_build(args: argparse.Namespace) -> int:
+    from landsegmenter.las import build_las
+
+    report = build_las(args.manifest, args.output, subsets=args.subset, overwrite=args.overwrite, progress=not args.quiet)
+    if not args.quiet:
+        print("\n".join(report.lines()))
+    return 0
+
+
+def _run_las_info(args: argparse.Namespace) -> int:
+    from landsegmenter.las import describe_store
+
+    print(describe_store(args.store, png=args.png, markdown=args.markdown))
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy of a model on a benchmark or on a scene with a reference map")
+    p.add_argument("--model", default="default", help="'default', 'spectral-rule' or a model directory")
+    p.add_argument("--data", help="benchmark as NAME:PATH, e.g. loveda:/data/LoveDA (see docs/benchmarks.md)")
+    p.add_argument("--split", default="test", help="benchmark split (default: test)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples")
+    p.add_argument("--scene", nargs="+", help="scene raster(s) to map, instead of --data")
+    p.add_argument("--reference", help="reference land-cover raster for --scene")
+    p.add_argument("--reference-legend", help="legend key of the reference (see the taxonomy registry)")
+    p.add_argument("--classes", type=_names, help="class prompts, one per reference class in legend order")
+    p.add_argument("--sensor")
+    p.add_argument("--bands", type=_names)
+    p.add_argument("--wavelengths", type=_floats)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("-o", "--output", required=True, help="report directory")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from landsegmenter.eval.evaluate import evaluate_dataset, evaluate_scene, fusion_set, variants
+    from landsegmenter.eval.reports import markdown, write_report
+    from landsegmenter.model.zoo import load_segmenter, resolve_device
+
+    if bool(args.data) == bool(args.scene):
+        raise LandSegError("give either --data NAME:PATH or --scene with --reference")
+    out = Path(args.output)
+    if (out / "report.json").exists() and not args.overwrite:
+        raise LandSegError(f"{out} already holds a report; pass --overwrite to replace it")
+    device = resolve_device(args.device)
+    segmenter = load_segmenter(args.model, device)
+    reports = {}
+    if args.data:
+        from landsegmenter.data.benchmarks import open_benchmark
+
+        dataset = open_benchmark(args.data, args.split)
+        for name, fusion in variants(segmenter).items():
+            with fusion_set(segmenter, fusion):
+                reports[name] = evaluate_dataset(segmenter, dataset, prompts=args.classes, device=device,
+                                                 limit=args.limit, progress=not args.quiet)
+        title = f"{args.model} on {args.data} ({args.split})"
+    else:
+        from landsegmenter.taxonomy.legends import get_legend
+
+        if not (args.reference and args.reference_legend):
+            raise LandSegError("--scene needs --reference and --reference-legend")
+        legend = get_legend(args.reference_legend)
+        for name, fusion in variants(segmenter).items():
+            reports[name] = evaluate_scene(segmenter, args.scene, args.reference, legend, out / f"map_{name}",
+                                           prompts=args.classes, fusion=fusion, sensor=args.sensor, bands=args.bands,
+                                           wavelengths=args.wavelengths, device=str(device), progress=not args.quiet)
+        title = f"{args.model} on {Path(args.scene[0]).name} vs {Path(args.reference).name}"
+    write_report(reports, out, title)
+    if not args.quiet:
+        print("".join(markdown(r, f"{title} — {name}") for name, r in reports.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landseg", description="Land-use / land-cover mapping from any sensor.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_map(sub)
     _add_sensors(sub)
+    _add_evaluate(sub)
+    _add_las(sub)
     return parser
 
 
