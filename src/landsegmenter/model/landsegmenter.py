@@ -1,0 +1,171 @@
+"""LandSegmenter: any sensor, any band set, any list of class names -> class logits.
+
+image [B, C, H, W] + wavelengths [C] --ImageEncoder--> stride-16 embedding + stride-4/8 skips
+class names --TextPrompter--> K prompt tokens + K frozen text embeddings
+decoder(embedding, skips, tokens)        -> decoder logits    [B, K, H, W]
+similarity_head(embedding, skip, text)   -> similarity logits [B, K, H, W]
+fusion(decoder logits, similarity logits) -> logits           [B, K, H, W]
+
+At inference both heads are fused at the decoder's stride-4 resolution and the
+result is upsampled bilinearly; ``forward_train`` returns both heads at input
+resolution.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from landsegmenter.errors import LandSegError
+from landsegmenter.model.decoder import DecoderConfig, VisionTextDecoder
+from landsegmenter.model.fusion import ConfidenceGuidedFusion
+from landsegmenter.model.image_encoder import ImageEncoder, ImageEncoderConfig, ImageFeatures
+from landsegmenter.model.similarity_head import SimilarityHead
+from landsegmenter.model.text_prompter import Prompts, TextConfig, TextPrompter, build_text_encoder, prompt_name
+
+PAD_MULTIPLE = 32  # the backbone's coarsest stride
+
+
+@dataclass
+class LandSegmenterConfig:
+    preset: str = "custom"
+    image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    similarity_head: bool = True
+    fusion: bool = True
+    fusion_threshold: float = 0.7
+    fusion_min_area: float = 0.0
+
+
+class TrainOutputs(NamedTuple):
+    decoder_logits: torch.Tensor  # [B, K, H, W]
+    similarity_logits: torch.Tensor | None  # [B, K, H, W]; None without a similarity head
+
+
+class LandSegmenter(nn.Module):
+    """``model(image [B, C, H, W], wavelengths [C] in µm, class_names) -> logits [B, K, H, W]``.
+
+    H and W need not be multiples of 32: the image is zero-padded at the bottom
+    and right (zero is the value of a masked pixel after normalisation) and the
+    logits are cropped back. ``model.fusion = False`` returns the decoder
+    logits alone, so the effect of the confidence-guided fusion can be measured.
+    """
+
+    def __init__(self, cfg: LandSegmenterConfig, text_encoder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.config = cfg
+        self.image_encoder = ImageEncoder(cfg.image)
+        d_model = self.image_encoder.d_model
+        encoder = text_encoder if text_encoder is not None else build_text_encoder(cfg.text)
+        self.prompter = TextPrompter(encoder, d_model, cfg.text.templates)
+        self.decoder = VisionTextDecoder(d_model, cfg.decoder)
+        self.similarity_head = SimilarityHead(d_model, self.prompter.text_dim) if cfg.similarity_head else None
+        self.fusion_rule = ConfidenceGuidedFusion(
+            cfg.fusion_threshold, cfg.fusion_min_area, enabled=cfg.fusion and cfg.similarity_head
+        )
+
+    @property
+    def fusion(self) -> bool:
+        return self.fusion_rule.enabled
+
+    @fusion.setter
+    def fusion(self, enabled: bool) -> None:
+        if enabled and self.similarity_head is None:
+            raise LandSegError("this model has no similarity head, so confidence-guided fusion cannot be enabled")
+        self.fusion_rule.enabled = bool(enabled)
+
+    def validate(self, wavelengths: torch.Tensor | Sequence[float], class_names: Sequence[str]) -> None:
+        """LandSegError when the classes or bands cannot be served (empty, blank, duplicate, bad wavelength)."""
+        validate_class_names(class_names)
+        validate_wavelengths(wavelengths)
+
+    def _features(
+        self, image: torch.Tensor, wavelengths: torch.Tensor, class_names: Sequence[str]
+    ) -> tuple[ImageFeatures, Prompts]:
+        """Validate, pad to a multiple of 32, and run the image encoder and the prompter."""
+        self.validate(wavelengths, class_names)
+        if image.dim() != 4:
+            raise LandSegError(f"expected an image batch [B, C, H, W], got shape {tuple(image.shape)}")
+        wavelengths = torch.as_tensor(wavelengths, dtype=torch.float32, device=image.device)
+        if image.shape[1] != wavelengths.numel():
+            raise LandSegError(f"image has {image.shape[1]} bands but {wavelengths.numel()} wavelengths were given")
+        features = self.image_encoder(pad_to_multiple(image.float(), PAD_MULTIPLE), wavelengths)
+        return features, self.prompter(class_names)
+
+    def forward_train(
+        self, image: torch.Tensor, wavelengths: torch.Tensor, class_names: Sequence[str]
+    ) -> TrainOutputs:
+        """Both heads' logits [B, K, H, W], unfused, so each can be supervised."""
+        features, prompts = self._features(image, wavelengths, class_names)
+        size, padded = tuple(image.shape[-2:]), padded_size(image.shape[-2:])
+        decoder_logits = self.decoder(features.embedding, features.high_res, prompts.tokens, output_size=padded)
+        similarity_logits = None
+        if self.similarity_head is not None:
+            similarity_logits = crop(
+                self.similarity_head(features.embedding, features.high_res[1], prompts.text, output_size=padded), size
+            )
+        return TrainOutputs(crop(decoder_logits, size), similarity_logits)
+
+    def forward(self, image: torch.Tensor, wavelengths: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
+        features, prompts = self._features(image, wavelengths, class_names)
+        size, padded = tuple(image.shape[-2:]), padded_size(image.shape[-2:])
+        logits = self.decoder(features.embedding, features.high_res, prompts.tokens)  # stride 4
+        if self.fusion:
+            # Fusing at stride 4 costs 1/16 of fusing at full resolution and gives the same maps up to interpolation.
+            similarity_logits = self.similarity_head(
+                features.embedding, features.high_res[1], prompts.text, output_size=tuple(logits.shape[-2:])
+            )
+            region = (math.ceil(size[0] / 4), math.ceil(size[1] / 4))
+            logits = self.fusion_rule(logits, similarity_logits, region=region)
+        return crop(F.interpolate(logits, size=padded, mode="bilinear", align_corners=False), size)
+
+
+def padded_size(size: Sequence[int], multiple: int = PAD_MULTIPLE) -> tuple[int, int]:
+    return tuple(math.ceil(s / multiple) * multiple for s in size)
+
+
+def crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Keep the top-left ``size`` (h, w) of [..., H, W]."""
+    return x[..., : size[0], : size[1]]
+
+
+def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad [B, C, H, W] at the bottom and right so H and W are multiples of ``multiple``."""
+    height, width = image.shape[-2:]
+    target_h, target_w = padded_size((height, width), multiple)
+    if (target_h, target_w) == (height, width):
+        return image
+    return F.pad(image, (0, target_w - width, 0, target_h - height))
+
+
+def validate_class_names(class_names: Sequence[str]) -> None:
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+        raise LandSegError("class names must be a list of strings, e.g. ['water', 'forest']")
+    if len(class_names) == 0:
+        raise LandSegError("no class names given: pass at least one class name")
+    seen: dict[str, str] = {}
+    for name in class_names:
+        if not isinstance(name, str):
+            raise LandSegError(f"class name {name!r} is not a string")
+        key = prompt_name(name).casefold()
+        if not key:
+            raise LandSegError("a class name is blank: every class needs a non-empty name")
+        if key in seen:
+            raise LandSegError(f"duplicate class names {seen[key]!r} and {name!r}: class names must be distinct")
+        seen[key] = name
+
+
+def validate_wavelengths(wavelengths: torch.Tensor | Sequence[float]) -> None:
+    try:
+        values = torch.as_tensor(wavelengths, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise LandSegError("wavelengths must be a list of numbers (band centres in µm)") from None
+    if values.dim() != 1 or values.numel() == 0:
+        raise LandSegError(f"wavelengths must be a non-empty 1-D list (one per band), got shape {tuple(values.shape)}")
+    if not torch.isfinite(values).all() or (values <= 0).any():
+        raise LandSegError(f"wavelengths must be positive band centres in µm, got {values.tolist()}")
