@@ -1,8 +1,8 @@
 """Scene-mapper benchmark: peak memory on a 20000 x 20000 scene, I/O overhead, overlap redundancy.
 
 The scenes are built from the real Sentinel-2 sample scene (13 bands, uint16) as VRT mosaics.
-The model is a convolutional stand-in of fixed per-tile cost (``--model`` can name a saved
-LandSegmenter directory instead). Run: ``python benchmarks/map_scene.py [--quick]``.
+The model is the LandSegmenter ``default`` preset (``--model preset:default``; random weights
+have the same cost as trained ones), a convolutional stand-in (``stand-in``) or a model directory. Run: ``python benchmarks/map_scene.py [--quick]``.
 """
 from __future__ import annotations
 
@@ -43,6 +43,20 @@ class ConvStandIn(nn.Module):
         return nn.functional.interpolate(self.body(image), size=image.shape[-2:], mode="bilinear")
 
 
+def _segmenter(name: str):
+    """``stand-in``, ``preset:NAME`` (LandSegmenter preset, random weights: same cost) or a model directory."""
+    if name == "stand-in":
+        return ConvStandIn()
+    if name.startswith("preset:"):
+        from landsegmenter.model.presets import build_model
+
+        torch.manual_seed(0)
+        return build_model(name.split(":", 1)[1]).eval()
+    from landsegmenter.model.zoo import load_segmenter
+
+    return load_segmenter(name)
+
+
 def mosaic_vrt(src_path: Path, size: int, out: Path) -> Path:
     """A ``size x size`` VRT repeating the real scene (each band a grid of SimpleSources)."""
     with rasterio.open(src_path) as src:
@@ -80,7 +94,7 @@ def run_child(scene: str, out: str, model: str, tile: int, overlap: int, batch: 
     from landsegmenter import map_scene
 
     torch.set_num_threads(os.cpu_count() or 1)
-    segmenter = ConvStandIn() if model == "stand-in" else model
+    segmenter = _segmenter(model)
     t0 = time.perf_counter()
     result = map_scene(scene, CLASSES, out, model=segmenter, tile_size=tile, overlap=overlap, batch_size=batch,
                        overwrite=True, progress=False, preview=False)
@@ -102,7 +116,7 @@ def model_alone_seconds(scene: Path, args) -> float:
     from landsegmenter.infer.tiling import TileLayout
     from rasterio.windows import Window
 
-    model = ConvStandIn() if args.model == "stand-in" else None
+    model = _segmenter(args.model)
     with Scene(str(scene)) as stack:
         layout = TileLayout(stack.height, stack.width, args.tile_size, args.overlap)
         tiles = [stack.read(Window(t.x, t.y, args.tile_size, args.tile_size))[0] for t in layout.tiles]
@@ -122,7 +136,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=20000, help="edge of the large scene in pixels")
     parser.add_argument("--overhead-size", type=int, default=3072, help="edge of the scene for the overhead ratio")
-    parser.add_argument("--model", default="stand-in")
+    parser.add_argument("--model", default="preset:default")
     parser.add_argument("--tile-size", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)

@@ -32,9 +32,11 @@ def load_segmenter(spec: str | Segmenter, device: str | torch.device = "cpu") ->
         )
     if not path.exists():
         raise LandSegError(f"no such model: {spec} (use 'default', 'spectral-rule' or a model directory)")
-    from landsegmenter.model.io import load_model
+    from landsegmenter.model.io import load_model, read_model_config
 
     model = load_model(path)
+    meta = read_model_config(path)
+    model.fingerprint = f"{meta['preset']}:{meta['weights_sha256'][:16]}"  # identifies the weights for --resume
     return model.to(device).eval()
 
 

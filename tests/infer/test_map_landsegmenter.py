@@ -1,0 +1,24 @@
+"""The scene mapper runs a saved LandSegmenter model end to end on a real scene."""
+import json
+
+import rasterio
+import torch
+
+from landsegmenter.cli import main
+from landsegmenter.model.io import save_model
+from landsegmenter.model.presets import build_model
+
+
+def test_map_with_a_saved_tiny_model(s2_scene, tmp_path):
+    torch.manual_seed(0)
+    model_dir = tmp_path / "tiny-model"
+    save_model(build_model("tiny"), model_dir)
+    out = tmp_path / "out"
+    args = ["map", str(s2_scene), "--classes", "water,trees,crops,built area", "--model", str(model_dir),
+            "--bands", "B02,B03,B04,B08,B11,B12", "--tile-size", "256", "-o", str(out), "--quiet"]
+    assert main(args) == 0
+    with rasterio.open(out / "classes.tif") as src:
+        classes = src.read(1)
+    assert set(classes.ravel().tolist()) <= {0, 1, 2, 3, 255}
+    run = json.loads((out / "run.json").read_text())
+    assert run["bands"] == ["B02", "B03", "B04", "B08", "B11", "B12"] and run["model"] != "spectral-rule-v2"
