@@ -1,7 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench las-mini clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,12 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/map_scene.py
+	$(PY) benchmarks/las_build.py
+
+las-mini: setup
+	$(PY) scripts/fetch_las_mini_sources.py
+	$(VENV)/bin/landseg las build manifests/las-mini.yaml -o build/las-mini
+	$(VENV)/bin/landseg las info build/las-mini --markdown docs/las-mini.md --png docs/las-mini-locations.png > /dev/null
 
 clean:
 	rm -rf $(VENV) .cache demo-output

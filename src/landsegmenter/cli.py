@@ -89,7 +89,9 @@ def _run_sensors(args: argparse.Namespace) -> int:
 
 
 def _add_las(sub) -> None:
-    p = sub.add_parser("las", help="build and describe LAS training sets", description="LAS training sets from imagery and land-cover products.")
+    p = sub.add_parser(
+        "las", help="build and describe LAS training sets", description="LAS training sets from land-cover products."
+    )
     las = p.add_subparsers(dest="las_command", required=True)
     b = las.add_parser("build", help="build (or resume) a training set from a manifest")
     b.add_argument("manifest", help="YAML manifest of subsets (imagery, label product, sampling)")
@@ -108,7 +110,9 @@ def _add_las(sub) -> None:
 def _run_las_build(args: argparse.Namespace) -> int:
     from landsegmenter.las import build_las
 
-    report = build_las(args.manifest, args.output, subsets=args.subset, overwrite=args.overwrite, progress=not args.quiet)
+    report = build_las(
+        args.manifest, args.output, subsets=args.subset, overwrite=args.overwrite, progress=not args.quiet
+    )
     if not args.quiet:
         print("\n".join(report.lines()))
     return 0
