@@ -152,7 +152,7 @@ def test_points_are_reprojected_onto_the_grid(tm_band):
 
 
 def test_point_shapefile_is_read_with_labels_and_crs(tm_band, tmp_path):
-    shapefile = pytest.importorskip("shapefile")
+    import shapefile  # pyshp, a test dependency
     grid = nc_data.grid_of(tm_band)
     path = tmp_path / "points.shp"
     with shapefile.Writer(str(path), shapeType=shapefile.POINT) as writer:
