@@ -186,6 +186,38 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub) -> None:
+    for name, text in (("train", "train a model on a LAS store as a YAML config describes"),
+                       ("finetune", "fine-tune a trained model (--init) on a LAS store or a labelled scene")):
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        p.add_argument("--config", required=True, help="training config (YAML), e.g. configs/train-default.yaml")
+        if name == "finetune":
+            p.add_argument("--init", help="model to start from: 'default' (bundled) or a model directory")
+        p.add_argument("-o", "--output", help="run directory (default: 'output' in the config)")
+        p.add_argument("--max-steps", type=int, help="train for this many steps (overrides trainer.max_steps)")
+        p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides trainer.device)")
+        p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the run directory")
+        p.add_argument("--overwrite", action="store_true", help="replace a run already in the run directory")
+        p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+        p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from landsegmenter.train import finetune, train
+
+    options = dict(output=args.output, resume=args.resume, overwrite=args.overwrite, max_steps=args.max_steps,
+                   device=args.device, quiet=args.quiet)
+    if args.command == "finetune":
+        result = finetune(args.config, init=args.init, **options)
+    else:
+        result = train(args.config, **options)
+    if not args.quiet:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items())
+                           if k.startswith(("train/", "val/")) and k.count("/") == 1)
+        print(f"trained {result.steps} steps; model: {result.model_dir}" + (f"\n  {scores}" if scores else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landseg", description="Land-use / land-cover mapping from any sensor.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sensors(sub)
     _add_evaluate(sub)
     _add_las(sub)
+    _add_train(sub)
     return parser
 
 

@@ -104,11 +104,12 @@ class TwoWayTransformer(nn.Module):
         self, depth: int, embedding_dim: int, num_heads: int, mlp_dim: int, attention_downsample_rate: int = 2
     ) -> None:
         super().__init__()
+        # Unlike SAM, the first block keeps a residual around token self-attention: the class
+        # tokens are text embeddings, and replacing them by their self-attention output makes all
+        # classes look alike at initialisation (training then stalls at ln K for many steps).
         self.layers = nn.ModuleList(
-            TwoWayAttentionBlock(
-                embedding_dim, num_heads, mlp_dim, attention_downsample_rate, skip_first_layer_pe=i == 0
-            )
-            for i in range(depth)
+            TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, attention_downsample_rate)
+            for _ in range(depth)
         )
         self.final_attn_token_to_image = Attention(embedding_dim, num_heads, attention_downsample_rate)
         self.norm_final_attn = nn.LayerNorm(embedding_dim)

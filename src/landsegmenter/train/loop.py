@@ -1,0 +1,249 @@
+"""``train``: build the model, data and Lightning trainer from a config and fit.
+
+Precision: ``auto`` is ``bf16-mixed`` on CUDA GPUs that support it,
+``16-mixed`` (with gradient scaling) on other GPUs, ``32-true`` on CPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from landsegmenter.errors import LandSegError
+from landsegmenter.model.io import load_model
+from landsegmenter.model.landsegmenter import LandSegmenter
+from landsegmenter.model.presets import build_model
+from landsegmenter.model.zoo import bundled_model_dir
+from landsegmenter.train.checkpoint import SafetensorsCheckpointIO, StepCheckpoint, TrainRun, publish_model
+from landsegmenter.train.config import TrainConfig, config_to_dict, load_config
+from landsegmenter.train.datamodule import LASDataModule
+from landsegmenter.train.module import SegmenterModule
+from landsegmenter.train.scene import LabelledScene, SceneDataModule
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    model_dir: Path
+    steps: int
+    metrics: dict[str, float]
+
+
+def train(
+    config: TrainConfig | str | Path,
+    *,
+    output: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    max_steps: int | None = None,
+    init: str | None = None,
+    device: str | None = None,
+    quiet: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Train (or fine-tune, with ``init``) as ``config`` says; writes checkpoints and ``model/`` under ``output``."""
+    cfg = load_config(config) if isinstance(config, (str, Path)) else config
+    cfg = with_overrides(cfg, output=output, max_steps=max_steps, init=init, device=device)
+    if cfg.output is None:
+        raise LandSegError("no output directory: pass --output DIR or set 'output' in the config")
+    run = TrainRun(cfg.output)
+    resume_from = run.check(config_to_dict(cfg), resume=resume, overwrite=overwrite)
+    data = build_datamodule(cfg)
+    try:
+        L.seed_everything(cfg.trainer.seed, verbose=False)
+        model = initial_model(cfg, resume_from)
+        run.start(config_to_dict(cfg), resume=resume_from is not None)
+        module = SegmenterModule(model, cfg, data.legends)
+        with quiet_lightning():
+            trainer = build_trainer(cfg, module, run, data.has_validation(), quiet, [*callbacks, ResumeHint()])
+            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None,
+                        weights_only=True)
+    finally:
+        if isinstance(data, SceneDataModule):
+            data.close()
+    save_final_checkpoint(trainer, run)
+    publish_model(module.model.cpu().eval(), run.model_dir)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    return TrainResult(run.root, run.model_dir, trainer.global_step, metrics)
+
+
+class ResumeHint(Callback):
+    """On Ctrl-C (Lightning then exits with status 1), say how to continue."""
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            print(f"landseg: interrupted at step {trainer.global_step}; continue with --resume", file=sys.stderr)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Progress in steps of ``max_steps`` (the endless training data has no epochs), without the log version."""
+
+    @property
+    def total_train_batches(self) -> int:
+        return self.trainer.max_steps
+
+    def on_train_start(self, trainer: L.Trainer, *args: Any) -> None:
+        super().on_train_start(trainer, *args)  # a resumed run starts mid-epoch: no epoch start
+        self._count_steps(trainer)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self._count_steps(trainer)
+
+    def _count_steps(self, trainer: L.Trainer) -> None:
+        bar = self.train_progress_bar
+        bar.total, bar.initial = trainer.max_steps, trainer.global_step
+        bar.set_description("training")
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+def with_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
+    """Apply the command-line overrides that are not None."""
+    if values.get("output") is not None:
+        cfg = dataclasses.replace(cfg, output=str(Path(values["output"]).resolve()))
+    trainer = cfg.trainer
+    if values.get("max_steps") is not None:
+        if values["max_steps"] < 1:
+            raise LandSegError(f"--max-steps must be at least 1, got {values['max_steps']}")
+        trainer = dataclasses.replace(trainer, max_steps=values["max_steps"])
+    if values.get("device") is not None:
+        trainer = dataclasses.replace(trainer, device=values["device"])
+    model = cfg.model
+    if values.get("init") is not None:
+        spec = values["init"]
+        model = dataclasses.replace(model, init=spec if spec == "default" else str(Path(spec).resolve()))
+    return dataclasses.replace(cfg, trainer=trainer, model=model)
+
+
+def build_datamodule(cfg: TrainConfig) -> LASDataModule | SceneDataModule:
+    if cfg.data.store is not None:
+        return LASDataModule(cfg.data, cfg.augment, cfg.trainer.seed)
+    s = cfg.data.scene
+    dataset = LabelledScene(s.paths, s.labels, s.class_names, sensor=s.sensor, bands=s.bands,
+                            patch_size=s.patch_size, augment=cfg.augment)
+    return SceneDataModule(dataset, cfg.data.batch_size, cfg.trainer.seed)
+
+
+def initial_model(cfg: TrainConfig, resume_from: Path | None) -> LandSegmenter:
+    """From the checkpoint when resuming, else from ``model.init``, else a new ``model.preset``."""
+    if resume_from is not None:
+        return load_model(resume_from, preset=cfg.model.preset)
+    if cfg.model.init is not None:
+        return load_init(cfg.model.init, cfg.model.preset)
+    if cfg.model.preset is None:
+        raise LandSegError("model.preset is required to train a new model (or give model.init / --init)")
+    return build_model(cfg.model.preset, **cfg.model.overrides)
+
+
+def load_init(spec: str, preset: str | None = None) -> LandSegmenter:
+    """``'default'`` (the bundled model) or a model directory, checked against ``preset`` when given."""
+    path = bundled_model_dir() if spec == "default" else Path(spec)
+    if spec == "default" and not (path / "config.yaml").is_file():
+        raise LandSegError("the bundled default model is not included in this installation; pass --init DIR")
+    if not path.exists():
+        raise LandSegError(f"no such model: {spec} (use 'default' or a model directory written by landseg train)")
+    return load_model(path, preset=preset)
+
+
+def resolve_accelerator(device: str) -> tuple[str, Any]:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    kind, _, index = device.partition(":")
+    if kind == "cpu":
+        return "cpu", 1
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise LandSegError(f"device {device!r} requested but no CUDA GPU is available")
+        return "gpu", [int(index)] if index else 1
+    raise LandSegError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto")
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    if precision == "16-mixed" and accelerator != "gpu":
+        raise LandSegError("16-mixed precision needs a CUDA GPU; use bf16-mixed or 32-true on the CPU")
+    if precision != "auto":
+        return precision
+    if accelerator != "gpu":
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def build_trainer(
+    cfg: TrainConfig, module: SegmenterModule, run: TrainRun | None, validate: bool, quiet: bool,
+    callbacks: Sequence[Callback] = (),
+) -> L.Trainer:
+    """A Lightning trainer for ``max_steps`` steps; ``run`` None: no logs and no checkpoints."""
+    t = cfg.trainer
+    accelerator, devices = resolve_accelerator(t.device)
+    validate = validate and t.val_every > 0
+    extra: list[Callback] = [*callbacks, *([] if quiet else [StepProgressBar()])]
+    plugins = []
+    if run is not None:
+        extra.append(StepCheckpoint(run.checkpoints, t.checkpoint_every, t.keep_checkpoints == "all"))
+        extra.append(LearningRateMonitor(logging_interval="step"))
+        plugins.append(SafetensorsCheckpointIO(lambda: module.model, cfg.model.preset))
+    return L.Trainer(
+        accelerator=accelerator, devices=devices, precision=resolve_precision(t.precision, accelerator),
+        max_steps=t.max_steps, max_epochs=-1, check_val_every_n_epoch=None,
+        val_check_interval=t.val_every if validate else None,
+        limit_val_batches=(t.val_batches if t.val_batches is not None else 1.0) if validate else 0,
+        num_sanity_val_steps=0, gradient_clip_val=cfg.optim.grad_clip, log_every_n_steps=t.log_every,
+        logger=CSVLogger(run.root, name="logs") if run is not None else False,
+        enable_checkpointing=run is not None, callbacks=extra, plugins=plugins or None,
+        enable_progress_bar=not quiet, enable_model_summary=False, use_distributed_sampler=False,
+        default_root_dir=str(run.root) if run is not None else None,
+    )
+
+
+def save_final_checkpoint(trainer: L.Trainer, run: TrainRun) -> None:
+    """A checkpoint at the last step (when the periodic ones missed it); older ones go unless all are kept."""
+    step = trainer.global_step
+    final = run.checkpoints / f"step-{step:06d}"
+    if not final.exists():
+        trainer.save_checkpoint(final, weights_only=False)  # full training state, for resuming
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.save_top_k == 1:
+        for other_step, path in run.checkpoint_dirs():
+            if other_step != step:
+                trainer.strategy.remove_checkpoint(path)
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's start-up banners and the warnings that do not apply here.
+
+    Frozen modules (the text encoder, a frozen backbone) are in eval mode on
+    purpose; workers are configured in the data section.
+    """
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        for message in IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+
+IGNORED_WARNINGS = (
+    ".*does not have many workers.*",
+    ".*exists and is not empty.*",
+    ".*module\\(s\\) in eval mode.*",
+    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+)
