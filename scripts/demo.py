@@ -31,7 +31,7 @@ def main() -> int:
     bands = fetch_scene()
     out = ROOT / "demo-output"
     cmd = ["landseg", "map", *map(str, bands), "--sensor", "sentinel2_l1c", "--classes", CLASSES,
-           "--model", "spectral-rule", "-o", str(out), "--overwrite"]
+           "--model", "default", "-o", str(out), "--overwrite"]
     print(f"mapping {len(bands)} Sentinel-2 JP2 bands from {CACHE} into {out}")
     return subprocess.call([str(Path(sys.executable).with_name("landseg")), *cmd[1:]])
 
