@@ -93,14 +93,22 @@ def run_child(scene: str, out: str, model: str, tile: int, overlap: int, batch: 
     """Map in this process and print timings as JSON (peak RSS is read by the parent)."""
     from landsegmenter import map_scene
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1)))
     segmenter = _segmenter(model)
     t0 = time.perf_counter()
     result = map_scene(scene, CLASSES, out, model=segmenter, tile_size=tile, overlap=overlap, batch_size=batch,
                        overwrite=True, progress=False, preview=False)
     print(json.dumps({"seconds": time.perf_counter() - t0, "model_seconds": result.model_seconds,
                       "tiles": result.tiles, "redundancy": result.redundancy,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own high-water RSS (VmHWM; ru_maxrss would include the parent's peak at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def mapped_in_subprocess(scene: Path, out: Path, args) -> dict:
@@ -145,7 +153,7 @@ def main() -> None:
     if args.child:
         scene, out, model, tile, overlap, batch = args.child
         return run_child(scene, out, model, int(tile), int(overlap), int(batch))
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1)))
     size = 4096 if args.quick else args.size
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
