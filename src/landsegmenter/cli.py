@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from typing import Sequence
 
 from landsegmenter.errors import LandSegError
@@ -21,7 +22,8 @@ def _names(text: str) -> list[str]:
 
 def _add_map(sub) -> None:
     p = sub.add_parser("map", help="map a scene to a land-cover COG", description="Map a whole scene of any size.")
-    p.add_argument("scene", nargs="+", help="raster(s): one multi-band file, or one file per band (any GDAL path)")
+    p.add_argument("scene", nargs="*", help="raster(s): one multi-band file, or one file per band (any GDAL path); "
+                   "or none with --stac / --stac-api")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--classes", help='comma-separated class names, e.g. "water,forest,cropland,built-up"')
     p.add_argument("--classes-file", help="text file with one class name per line")
@@ -40,13 +42,43 @@ def _add_map(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace results already in the output directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in the output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_map_scale_out(p)
     p.set_defaults(func=_run_map)
+
+
+def _bbox(text: str) -> list[float]:
+    values = _floats(text)
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected west,south,east,north in degrees, got {text!r}")
+    return values
+
+
+def _add_map_scale_out(p: argparse.ArgumentParser) -> None:
+    dask = p.add_argument_group("large areas (Dask; see docs/large-area.md)")
+    dask.add_argument("--workers", type=int, help="map blocks on a local Dask cluster of N worker processes")
+    dask.add_argument("--scheduler", help="map blocks on a running Dask cluster, e.g. tcp://10.0.0.5:8786")
+    dask.add_argument("--block-tiles", type=int, default=8, help="tile rows and columns per Dask task (default: 8)")
+    stac = p.add_argument_group("STAC inputs and mosaics")
+    stac.add_argument("--stac", nargs="+", metavar="FILE",
+                      help="STAC ItemCollection, item or static catalogue (JSON) file(s); several items make a mosaic")
+    stac.add_argument("--stac-api", metavar="URL", help="search a STAC API (needs --collection and --bbox)")
+    stac.add_argument("--collection", action="append", default=[], help="STAC collection (repeatable)")
+    stac.add_argument("--bbox", type=_bbox, help="west,south,east,north in degrees")
+    stac.add_argument("--datetime", help="ISO 8601 date or interval, e.g. 2024-06-01/2024-08-31")
+    stac.add_argument("--max-items", type=int, help="use at most N items")
+    stac.add_argument("--crs", help="CRS of the mosaic (default: the first item's), e.g. EPSG:32633")
+    stac.add_argument("--resolution", type=float, help="pixel size of the mosaic in CRS units (default: finest input)")
 
 
 def _run_map(args: argparse.Namespace) -> int:
     from landsegmenter.infer.mapper import map_scene
 
-    result = map_scene(
+    inputs = [bool(args.scene), bool(args.stac), bool(args.stac_api)]
+    if sum(inputs) != 1:
+        raise LandSegError("give the scene as raster file(s), --stac FILE or --stac-api URL (exactly one of them)")
+    scaled_out = args.stac or args.stac_api or args.workers is not None or args.scheduler or args.crs or args.resolution
+    mapper = partial(_map_scaled_out, args=args) if scaled_out else map_scene
+    result = mapper(
         args.scene,
         args.classes,
         args.output,
@@ -68,10 +100,27 @@ def _run_map(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(f"wrote {result.classes} ({result.tiles_run} tiles, {result.seconds:.1f} s)")
+        if getattr(result, "blocks", 0):
+            print(f"  {result.blocks_run} of {result.blocks} blocks computed on {result.workers or 'no'} Dask workers"
+                  + (f"; {len(result.items)} scenes composited" if len(result.items) > 1 else ""))
         for row in result.areas:
             ha = "" if row["hectares"] is None else f"{row['hectares']:>14,.1f} ha"
             print(f"  {row['class']:<24} {row['percent']:6.2f} %{ha}")
     return 0
+
+
+def _map_scaled_out(scene: list[str], classes, output, *, args: argparse.Namespace, **options):
+    """``landseg map`` with --workers/--scheduler, STAC inputs or a target grid: blocks as Dask tasks."""
+    from landsegmenter.geo.stac import SourceScene
+    from landsegmenter.infer.mosaic import map_sources, stac_sources
+
+    if scene:
+        sources = [SourceScene(id=scene[0], paths=tuple(scene))]
+    else:
+        sources = stac_sources(args.stac or (), api=args.stac_api, collections=args.collection, bbox=args.bbox,
+                               datetime=args.datetime, max_items=args.max_items, sensor=args.sensor, bands=args.bands)
+    return map_sources(sources, classes, output, crs=args.crs, resolution=args.resolution, workers=args.workers,
+                       scheduler=args.scheduler, block_tiles=args.block_tiles, **options)
 
 
 def _add_sensors(sub) -> None:
