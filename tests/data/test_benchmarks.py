@@ -491,3 +491,40 @@ def test_every_registered_band_has_a_registry_wavelength():
         bands = dataset.layout.select()
         assert len(bands.wavelengths) == len(dataset.layout.file_bands) and all(w > 0.4 for w in bands.wavelengths)
         assert dataset.ignore_index == 255 and "test" in dataset.splits
+
+
+# -- `landseg evaluate --data NAME:PATH` on every fixture -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from landsegmenter.model.io import save_model
+    from landsegmenter.model.presets import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-model")
+    save_model(build_model("tiny"), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "fixture,name,split",
+    [("oem", "openearthmap", "val"), ("loveda", "loveda", "val"), ("flair", "flair1", "test"),
+     ("potsdam", "potsdam", "test"), ("vaihingen", "vaihingen", "test"), ("deepglobe", "deepglobe", "train"),
+     ("chesapeake", "chesapeake", "test")],
+)
+def test_evaluate_cli_on_each_benchmark(request, tiny_model_dir, tmp_path, fixture, name, split):
+    import json
+
+    from landsegmenter.cli import main
+
+    root = request.getfixturevalue(fixture)[0]
+    out = tmp_path / "report"
+    args = ["evaluate", "--model", str(tiny_model_dir), "--data", f"{name}:{root}", "--split", split,
+            "--limit", "2", "-o", str(out), "--quiet"]
+    assert main(args) == 0
+    reports = json.loads((out / "report.json").read_text())
+    assert set(reports) == {"fusion_off", "fusion_on"}
+    dataset = open_benchmark(f"{name}:{root}", split)
+    assert reports["fusion_on"]["class_names"] == list(dataset.evaluation.scored_classes)
+    assert sum(map(sum, reports["fusion_on"]["matrix"])) > 0
