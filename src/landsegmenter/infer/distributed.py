@@ -33,7 +33,7 @@ from landsegmenter.errors import LandSegError
 from landsegmenter.geo.cog import atomic_write_bytes
 from landsegmenter.geo.raster import Scene
 from landsegmenter.infer.blender import NODATA, Blender, FinishedCell
-from landsegmenter.infer.mapper import MapResult, _gdal_env, _Job, _normalisation
+from landsegmenter.infer.mapper import MapResult, gdal_env, MappingJob, normalisation_stats
 from landsegmenter.infer.rundir import RunDir, fingerprint
 from landsegmenter.infer.strips import StripWriter
 from landsegmenter.infer.tiling import Cell, TileLayout, check_tiling
@@ -154,7 +154,7 @@ class ModelBox:
 def predict_block(task: BlockTask, block: Block, model: str | Segmenter | ModelBox) -> BlockResult:
     """The Dask task: class and confidence of one block. Pure: reads inputs, writes nothing."""
     segmenter = worker_model(model, task.device)
-    with _gdal_env(), task.scene.open() as stack:
+    with gdal_env(), task.scene.open() as stack:
         if (stack.height, stack.width) != (task.height, task.width):
             raise LandSegError(f"{task.scene.paths[0]} changed size while it was being mapped")
         return _BlockJob(stack, segmenter, task, block).blend()
@@ -176,7 +176,7 @@ def worker_model(model: str | Segmenter | ModelBox, device: str) -> Segmenter:
         return _MODELS[model, device]
 
 
-class _BlockJob(_Job):
+class _BlockJob(MappingJob):
     """Reads, predicts and blends the tiles of one block, with the single-process code."""
 
     def __init__(self, stack: Scene, segmenter: Segmenter, task: BlockTask, block: Block) -> None:
@@ -222,7 +222,7 @@ class BlockRunDir(RunDir):
                 child.unlink()
 
 
-class SceneRun(_Job):
+class SceneRun(MappingJob):
     """The client side of one scene: its blocks, the finished ones on disk, strips written as blocks arrive."""
 
     def __init__(self, stack: Scene, segmenter: Segmenter, class_names: list[str], run: RunDir, device,
@@ -306,7 +306,7 @@ def open_run(spec: SceneSpec, segmenter: Segmenter, class_names: list[str], run:
         validate = getattr(segmenter, "validate", None)
         if validate is not None:
             validate(stack.wavelengths, class_names)
-        stats = _normalisation(stack, segmenter, normalise)
+        stats = normalisation_stats(stack, segmenter, normalise)
         return SceneRun(stack, segmenter, class_names, run, device, tile_size, overlap, stats, spec=spec,
                         batch_size=batch_size, block_tiles=block_tiles)
 
@@ -466,7 +466,7 @@ def map_distributed(
     dev = resolve_device(device)
     segmenter = load_segmenter(model, dev)
     run = BlockRunDir(Path(outdir))
-    with _gdal_env():
+    with gdal_env():
         job = open_run(SceneSpec.of(scene, sensor, bands, wavelengths), segmenter, class_names, run, dev,
                        tile_size=tile_size, overlap=overlap, batch_size=batch_size, normalise=normalise,
                        block_tiles=block_tiles)

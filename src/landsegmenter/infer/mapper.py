@@ -89,27 +89,27 @@ def map_scene(
         raise LandSegError(f"unknown normalisation {normalise!r}: use auto, sensor or scene")
     run = RunDir(Path(outdir))
     dev = resolve_device(device)
-    with _gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
+    with gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
         segmenter = load_segmenter(model, dev)
         validate = getattr(segmenter, "validate", None)
         if validate is not None:
             validate(stack.wavelengths, class_names)
-        stats = _normalisation(stack, segmenter, normalise)
+        stats = normalisation_stats(stack, segmenter, normalise)
         run.prepare(overwrite=overwrite, resume=resume)
-        job = _Job(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
+        job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
         model_seconds, tiles_run = job.run(batch_size, resume, progress)
         result = job.publish(confidence, preview, time.perf_counter() - started, model_seconds, tiles_run)
     return result
 
 
-def _gdal_env() -> rasterio.Env:
+def gdal_env() -> rasterio.Env:
     """GDAL's block cache defaults to 5 % of RAM; a bounded cache keeps mapping memory small."""
     if "GDAL_CACHEMAX" in os.environ:
         return rasterio.Env()
     return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
-def _normalisation(stack: Scene, segmenter: Segmenter, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
+def normalisation_stats(stack: Scene, segmenter: Segmenter, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-band (mean, std) for ``(x - mean) / std``; None for models that take physical values."""
     if not getattr(segmenter, "normalise", True):
         return None
@@ -123,7 +123,7 @@ def _normalisation(stack: Scene, segmenter: Segmenter, mode: str) -> tuple[np.nd
     return mean, std
 
 
-class _Job:
+class MappingJob:
     def __init__(self, stack, segmenter, class_names, run: RunDir, device, tile_size, overlap, stats) -> None:
         self.stack, self.segmenter, self.class_names, self.run_dir = stack, segmenter, class_names, run
         self.device, self.stats = device, stats

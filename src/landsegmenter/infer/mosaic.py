@@ -48,7 +48,7 @@ from landsegmenter.infer.distributed import (
     BLOCK_TILES, BlockRunDir, DistributedResult, SceneRun, SceneSpec, check_options, dask_client, map_distributed,
     open_run, result_of, run_blocks, worker_count,
 )
-from landsegmenter.infer.mapper import MapResult, _gdal_env, _Job
+from landsegmenter.infer.mapper import MapResult, gdal_env, MappingJob
 from landsegmenter.infer.rundir import fingerprint
 from landsegmenter.model.protocol import Segmenter
 from landsegmenter.model.zoo import load_segmenter, resolve_device
@@ -176,7 +176,7 @@ class _MosaicStack:
         return self.grid.height
 
 
-class _MosaicJob(_Job):
+class _MosaicJob(MappingJob):
     """The mosaic's partial rasters, compositing strip by strip, and the published products."""
 
     def __init__(self, runs: list[SceneRun], sources: Sequence[SourceScene], grid: Grid, segmenter: Segmenter,
@@ -339,7 +339,7 @@ def map_mosaic(
     run = BlockRunDir(Path(outdir))
     options = dict(tile_size=tile_size, overlap=overlap, batch_size=batch_size, normalise=normalise,
                    block_tiles=block_tiles)
-    with _gdal_env():
+    with gdal_env():
         runs = [open_run(SceneSpec.of(s.paths, sensor, bands, wavelengths), segmenter, class_names,
                          _ItemDir(run.partial / "items" / f"{i:05d}"), dev, **options) for i, s in enumerate(sources)]
         _check_same_bands(runs, sources)
