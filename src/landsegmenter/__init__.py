@@ -10,4 +10,11 @@ def map_scene(*args, **kwargs):
     return _map_scene(*args, **kwargs)
 
 
-__all__ = ["map_scene", "__version__"]
+def map_distributed(*args, **kwargs):
+    """Map a scene with blocks as Dask tasks; see :func:`landsegmenter.infer.distributed.map_distributed`."""
+    from landsegmenter.infer.distributed import map_distributed as _map_distributed
+
+    return _map_distributed(*args, **kwargs)
+
+
+__all__ = ["map_scene", "map_distributed", "__version__"]
