@@ -260,7 +260,10 @@ def _run_train(args: argparse.Namespace) -> int:
         result = finetune(args.config, init=args.init, **options)
     else:
         result = train(args.config, **options)
-    if not args.quiet:
+    import os
+
+    first_process = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) == "0"  # one summary under DDP
+    if not args.quiet and first_process:
         scores = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items())
                            if k.startswith(("train/", "val/")) and k.count("/") == 1)
         print(f"trained {result.steps} steps; model: {result.model_dir}" + (f"\n  {scores}" if scores else ""))

@@ -13,6 +13,7 @@ always complete. A run directory holds ``train.yaml`` (the resolved config),
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from landsegmenter.errors import LandSegError
 from landsegmenter.model.io import load_model, save_model
 from landsegmenter.model.landsegmenter import LandSegmenter
+from landsegmenter.train.config import TrainConfig
 
 TRAINER_STATE = "trainer_state.pt"
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -163,12 +165,21 @@ class TrainRun:
         if not self.config_file.is_file():
             return
         saved = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
+        saved = with_defaults(saved, dataclasses.asdict(TrainConfig()))  # runs from before newer settings
         difference = first_difference(saved, config, ignore=RESUMABLE_CHANGES)
         if difference is not None:
             raise LandSegError(
                 f"{self.root} was trained with a different configuration ({difference}); "
                 "resume with the same config, or start again with --overwrite"
             )
+
+
+def with_defaults(saved: Any, defaults: Any) -> Any:
+    """``saved`` with the keys it lacks (settings added later) taken from ``defaults``."""
+    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+        return saved
+    merged = {key: value for key, value in defaults.items() if key not in saved}
+    return {**{k: with_defaults(v, defaults.get(k)) for k, v in saved.items()}, **merged}
 
 
 def first_difference(a: Any, b: Any, where: str = "", ignore: tuple[str, ...] = ()) -> str | None:

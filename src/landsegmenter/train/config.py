@@ -29,6 +29,7 @@ PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
 SCHEDULES = ("cosine", "constant")
 BATCHING = ("grouped", "mixed")
 KEEP = ("last", "all")
+STRATEGIES = ("auto", "ddp")
 
 
 @dataclass
@@ -108,6 +109,9 @@ class TrainerSection:
     keep_checkpoints: str = "last"  # last | all
     precision: str = "auto"  # auto: bf16-mixed (or 16-mixed) on CUDA, 32-true on CPU
     device: str = "auto"
+    devices: int = 1  # processes (one per GPU, or CPU processes) per node; > 1: data-parallel (DDP)
+    num_nodes: int = 1  # machines; the batch of a step is data.batch_size * devices * num_nodes
+    strategy: str = "auto"  # auto: ddp when devices * num_nodes > 1; ddp: always (e.g. launched by torchrun)
     seed: int = 0
     log_every: int = 10
 
@@ -177,8 +181,10 @@ def check_config(cfg: TrainConfig) -> None:
     _choice("data.batching", d.batching, BATCHING)
     _choice("trainer.precision", t.precision, PRECISIONS)
     _choice("trainer.keep_checkpoints", t.keep_checkpoints, KEEP)
+    _choice("trainer.strategy", t.strategy, STRATEGIES)
     _choice("optim.schedule", o.schedule, SCHEDULES)
-    for name, value in (("data.batch_size", d.batch_size), ("trainer.max_steps", t.max_steps)):
+    for name, value in (("data.batch_size", d.batch_size), ("trainer.max_steps", t.max_steps),
+                        ("trainer.devices", t.devices), ("trainer.num_nodes", t.num_nodes)):
         if value < 1:
             raise LandSegError(f"{name} must be at least 1, got {value}")
     for name, value in (("data.num_workers", d.num_workers), ("trainer.val_every", t.val_every),

@@ -1,7 +1,7 @@
 """Lightning data module over a LAS store: endless augmented training batches, grouped validation batches."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import lightning as L
 import numpy as np
@@ -39,6 +39,23 @@ class AugmentedDataset(Dataset):
         return item
 
 
+class RankBatches:
+    """Rank ``rank``'s share of ``batches`` (every ``world_size``-th one); the list is first padded by
+    repeating its first batches so that every rank runs the same number of batches (as collective
+    operations in the forward pass need)."""
+
+    def __init__(self, batches: list[list[int]], rank: int, world_size: int) -> None:
+        per_rank = -(-len(batches) // world_size)
+        padded = [batches[i % len(batches)] for i in range(per_rank * world_size)] if batches else []
+        self.batches = padded[rank::world_size]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+
 class LASDataModule(L.LightningDataModule):
     """Training and validation data from a LAS store (``data.store``)."""
 
@@ -60,15 +77,24 @@ class LASDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         start = self.trainer.global_step if self.trainer is not None else 0
+        rank, world = self._rank()
         sampler = StepBatchSampler(self.train_set.group_ids, self.cfg.batch_size, seed=self.seed,
-                                   start_step=start, grouped=self.cfg.batching == "grouped")
+                                   start_step=start, grouped=self.cfg.batching == "grouped",
+                                   rank=rank, world_size=world)
         return self._loader(AugmentedDataset(self.train_set, self.augment), sampler)
 
     def val_dataloader(self) -> DataLoader:
         if not self.has_validation():
             return []
         sampler = GroupedBatchSampler(self.val_set.group_ids, self.cfg.batch_size, shuffle=False)
-        return self._loader(self.val_set, sampler)
+        rank, world = self._rank()
+        return self._loader(self.val_set, sampler if world == 1 else RankBatches(list(sampler), rank, world))
+
+    def _rank(self) -> tuple[int, int]:
+        """(global rank, world size) of this process; (0, 1) without a trainer."""
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size
 
     def _loader(self, dataset: Dataset, sampler: Any) -> DataLoader:
         workers = self.cfg.num_workers

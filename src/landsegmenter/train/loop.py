@@ -2,11 +2,22 @@
 
 Precision: ``auto`` is ``bf16-mixed`` on CUDA GPUs that support it,
 ``16-mixed`` (with gradient scaling) on other GPUs, ``32-true`` on CPU.
+
+Data-parallel training (``trainer.devices`` x ``trainer.num_nodes`` processes,
+or ``trainer.strategy: ddp``) uses Lightning's DDP strategy on the NCCL backend
+on GPUs and gloo on the CPU. Every process runs :func:`train`; only global rank
+0 checks and prepares the output directory, writes checkpoints and publishes
+``model/``. Setting the environment variable ``LANDSEG_RANK_TRACE=1`` makes
+every rank write ``rank-trace/rank-N.json`` in the output directory: the sample
+ids of its training batches and a checksum of its final weights.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -18,6 +29,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies import DDPStrategy
 
 from landsegmenter.errors import LandSegError
 from landsegmenter.model.io import load_model
@@ -57,22 +69,30 @@ def train(
     if cfg.output is None:
         raise LandSegError("no output directory: pass --output DIR or set 'output' in the config")
     run = TrainRun(cfg.output)
-    resume_from = run.check(config_to_dict(cfg), resume=resume, overwrite=overwrite)
+    leader = launch_rank(cfg) == 0  # other ranks were started by a launcher after (or with) rank 0
+    if leader:
+        resume_from = run.check(config_to_dict(cfg), resume=resume, overwrite=overwrite)
+    else:
+        resume_from = run.latest_checkpoint() if resume else None
     data = build_datamodule(cfg)
     try:
         L.seed_everything(cfg.trainer.seed, verbose=False)
         model = initial_model(cfg, resume_from)
-        run.start(config_to_dict(cfg), resume=resume_from is not None)
+        if leader:
+            run.start(config_to_dict(cfg), resume=resume_from is not None)
         module = SegmenterModule(model, cfg, data.legends)
+        extra = [*callbacks, ResumeHint(), *([RankTrace(run.root / "rank-trace")] if trace_ranks() else [])]
         with quiet_lightning():
-            trainer = build_trainer(cfg, module, run, data.has_validation(), quiet, [*callbacks, ResumeHint()])
+            trainer = build_trainer(cfg, module, run, data.has_validation(), quiet, extra)
             trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None,
                         weights_only=True)
     finally:
         if isinstance(data, SceneDataModule):
             data.close()
     save_final_checkpoint(trainer, run)
-    publish_model(module.model.cpu().eval(), run.model_dir)
+    if trainer.is_global_zero:
+        publish_model(module.model.cpu().eval(), run.model_dir)
+    trainer.strategy.barrier("landseg.publish_model")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(run.root, run.model_dir, trainer.global_step, metrics)
 
@@ -83,6 +103,52 @@ class ResumeHint(Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
             print(f"landseg: interrupted at step {trainer.global_step}; continue with --resume", file=sys.stderr)
+
+
+def launch_rank(cfg: TrainConfig) -> int:
+    """The global rank a launcher gave this process before Lightning starts: torchrun sets ``RANK``,
+    ``srun`` ``SLURM_PROCID``, Lightning's own launcher ``LOCAL_RANK`` (and ``NODE_RANK``) in the
+    processes it starts (a user sets ``NODE_RANK`` on further machines); 0 for a process started by hand."""
+    env = os.environ
+    if "RANK" in env:
+        return int(env["RANK"])
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
+        return int(env["SLURM_PROCID"])
+    if "LOCAL_RANK" in env or "NODE_RANK" in env:  # NODE_RANK alone: the first process of a further machine
+        return int(env.get("NODE_RANK", "0")) * cfg.trainer.devices + int(env.get("LOCAL_RANK", "0"))
+    return 0
+
+
+def trace_ranks() -> bool:
+    return os.environ.get("LANDSEG_RANK_TRACE", "").lower() not in ("", "0", "false", "no")
+
+
+def weights_checksum(model: torch.nn.Module) -> str:
+    """SHA-256 over the names and bytes of the model's state dict."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class RankTrace(Callback):
+    """Writes ``rank-N.json`` into ``directory`` at the end of training: rank, world size, the sample
+    ids of each training step of this rank, and the checksum of the final weights (see module doc)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.steps = Path(directory), []
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self.steps.append({"step": trainer.global_step, "samples": list(batch["sample_id"])})
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        record = {"rank": trainer.global_rank, "world_size": trainer.world_size, "steps": self.steps,
+                  "weights_sha256": weights_checksum(pl_module.model)}
+        path = self.directory / f"rank-{trainer.global_rank}.json"
+        path.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -172,6 +238,23 @@ def resolve_accelerator(device: str) -> tuple[str, Any]:
     raise LandSegError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto")
 
 
+def resolve_parallel(cfg: TrainConfig) -> tuple[str, Any, Any]:
+    """(accelerator, devices, strategy) of the Lightning trainer: DDP over gloo (CPU) or NCCL (GPU) when
+    ``trainer.devices * trainer.num_nodes > 1`` or ``trainer.strategy`` is ``ddp``."""
+    t = cfg.trainer
+    accelerator, devices = resolve_accelerator(t.device)
+    if t.devices > 1:
+        if isinstance(devices, list):
+            raise LandSegError(f"device {t.device!r} names one GPU; use device: cuda (or auto) "
+                               f"with devices: {t.devices}")
+        devices = t.devices
+    if t.strategy == "auto" and t.devices * t.num_nodes == 1:
+        return accelerator, devices, "auto"
+    backend = "nccl" if accelerator == "gpu" else "gloo"
+    # Frozen modules (e.g. the backbone during freeze.backbone_steps) get no gradients in some steps.
+    return accelerator, devices, DDPStrategy(process_group_backend=backend, find_unused_parameters=True)
+
+
 def resolve_precision(precision: str, accelerator: str) -> str:
     if precision == "16-mixed" and accelerator != "gpu":
         raise LandSegError("16-mixed precision needs a CUDA GPU; use bf16-mixed or 32-true on the CPU")
@@ -188,7 +271,7 @@ def build_trainer(
 ) -> L.Trainer:
     """A Lightning trainer for ``max_steps`` steps; ``run`` None: no logs and no checkpoints."""
     t = cfg.trainer
-    accelerator, devices = resolve_accelerator(t.device)
+    accelerator, devices, strategy = resolve_parallel(cfg)
     validate = validate and t.val_every > 0
     extra: list[Callback] = [*callbacks, *([] if quiet else [StepProgressBar()])]
     plugins = []
@@ -197,7 +280,8 @@ def build_trainer(
         extra.append(LearningRateMonitor(logging_interval="step"))
         plugins.append(SafetensorsCheckpointIO(lambda: module.model, cfg.model.preset))
     return L.Trainer(
-        accelerator=accelerator, devices=devices, precision=resolve_precision(t.precision, accelerator),
+        accelerator=accelerator, devices=devices, num_nodes=t.num_nodes, strategy=strategy,
+        precision=resolve_precision(t.precision, accelerator),
         max_steps=t.max_steps, max_epochs=-1, check_val_every_n_epoch=None,
         val_check_interval=t.val_every if validate else None,
         limit_val_batches=(t.val_batches if t.val_batches is not None else 1.0) if validate else 0,
@@ -213,7 +297,7 @@ def save_final_checkpoint(trainer: L.Trainer, run: TrainRun) -> None:
     """A checkpoint at the last step (when the periodic ones missed it); older ones go unless all are kept."""
     step = trainer.global_step
     final = run.checkpoints / f"step-{step:06d}"
-    if not final.exists():
+    if not trainer.strategy.broadcast(final.exists()):  # saving is collective: every rank decides alike
         trainer.save_checkpoint(final, weights_only=False)  # full training state, for resuming
     callback = trainer.checkpoint_callback
     if callback is not None and callback.save_top_k == 1:

@@ -5,10 +5,13 @@ is augmented (bands, class-name synonyms) and run through ``forward_train``,
 and the loss is cross-entropy on the decoder logits plus a weighted
 cross-entropy on the similarity logits. All randomness of step ``s`` comes
 from a generator seeded with (seed, s), so a resumed run repeats an
-uninterrupted one exactly. Validation reports the loss, the decoder's pixel
+uninterrupted one exactly (in data-parallel training, rank ``r`` of ``n`` seeds
+step ``s`` with the global batch index ``s * n + r``, as its sampler does).
+Validation reports the loss, the decoder's pixel
 accuracy, and pixel accuracy and mIoU of the inference output (heads fused as
 the mapper runs them; mIoU over the classes present in the reference, per
-subset, then averaged over subsets).
+subset, then averaged over subsets); with several processes the metrics are
+reduced over all ranks.
 """
 from __future__ import annotations
 
@@ -79,7 +82,8 @@ class SegmenterModule(L.LightningModule):
         return terms, out
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        terms, out = self.compute_loss(batch, step_rng(self.cfg.trainer.seed, self.global_step))
+        rank, world = self._rank()
+        terms, out = self.compute_loss(batch, step_rng(self.cfg.trainer.seed, self.global_step * world + rank))
         if not torch.isfinite(terms.total):
             raise LandSegError(f"training diverged at step {self.global_step}: the loss is {terms.total.item()}")
         size = len(out.subsets)
@@ -98,8 +102,9 @@ class SegmenterModule(L.LightningModule):
         size = len(out.subsets)
         labelled = out.label != IGNORE_INDEX
         decoder_correct = (out.decoder_logits.argmax(1) == out.label) & labelled
-        self.log("val/loss", terms.total, batch_size=size)
-        self.log("val/decoder_acc", decoder_correct.sum() / labelled.sum().clamp_min(1), batch_size=size)
+        self.log("val/loss", terms.total, batch_size=size, sync_dist=True)
+        self.log("val/decoder_acc", decoder_correct.sum() / labelled.sum().clamp_min(1), batch_size=size,
+                 sync_dist=True)
         prediction = predict_batch(self.model, batch)
         for i, subset in enumerate(out.subsets):
             k = len(out.class_names[i])
@@ -108,16 +113,36 @@ class SegmenterModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         """Pixel accuracy and mIoU of the inference output (both heads fused, as the mapper runs)."""
-        if not self._confusion:
+        confusion = self._all_ranks_confusion()
+        if not confusion:
             return
-        correct = sum(m.diagonal().sum() for m in self._confusion.values())
-        total = sum(m.sum() for m in self._confusion.values())
-        per_subset = {s: mean_iou(m) for s, m in self._confusion.items()}
+        correct = sum(m.diagonal().sum() for m in confusion.values())
+        total = sum(m.sum() for m in confusion.values())
+        per_subset = {s: mean_iou(m) for s, m in sorted(confusion.items())}
         scores = [v for v in per_subset.values() if not math.isnan(v)]
-        self.log("val/acc", (correct / total.clamp_min(1)).float())
-        self.log("val/miou", float(np.mean(scores)) if scores else float("nan"))
+        # the same values on every rank (the matrices are summed over ranks): sync_dist only averages equals
+        self.log("val/acc", (correct / total.clamp_min(1)).float(), sync_dist=True)
+        self.log("val/miou", float(np.mean(scores)) if scores else float("nan"), sync_dist=True)
         for subset, value in per_subset.items():
-            self.log(f"val/miou/{subset}", value)
+            self.log(f"val/miou/{subset}", value, sync_dist=True)
+
+    def _rank(self) -> tuple[int, int]:
+        """(global rank, world size); (0, 1) outside a trainer."""
+        trainer = getattr(self, "_trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _all_ranks_confusion(self) -> dict[str, torch.Tensor]:
+        """The per-subset confusion matrices summed over all processes (a collective: every rank calls it)."""
+        rank, world = self._rank()
+        if world == 1 or not torch.distributed.is_available() or not torch.distributed.is_initialized():
+            return self._confusion
+        parts: list[Any] = [None] * world
+        torch.distributed.all_gather_object(parts, {s: m.cpu() for s, m in self._confusion.items()})
+        merged: dict[str, torch.Tensor] = {}
+        for part in parts:
+            for subset, matrix in part.items():
+                merged[subset] = merged.get(subset, 0) + matrix
+        return {s: m.to(self.device) for s, m in merged.items()}
 
     # --------------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict[str, Any]:

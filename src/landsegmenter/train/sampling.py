@@ -3,6 +3,11 @@
 Resuming at step ``s`` therefore sees exactly the batches an uninterrupted run
 would have seen. Each index comes with a per-sample seed for the data loader's
 random augmentation, so workers need no random state of their own.
+
+Data-parallel training: with ``world_size`` processes, rank ``r`` takes the
+batch of global index ``s * world_size + r`` at its step ``s``, so the ranks
+share one step-indexed stream without overlap, and one process alone
+(``world_size`` 1) sees the same batches as before.
 """
 from __future__ import annotations
 
@@ -27,12 +32,16 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     ``grouped``: each batch holds one group (e.g. one LAS subset), as
     :class:`GroupedBatchSampler` cuts them; otherwise batches mix groups.
     Data epochs follow one another, each in a new seeded order. Has no length.
+    ``rank`` of ``world_size`` takes every ``world_size``-th batch of the stream.
     """
 
     def __init__(
         self, group_ids: Sequence[int] | np.ndarray, batch_size: int, *,
-        seed: int = 0, start_step: int = 0, grouped: bool = True,
+        seed: int = 0, start_step: int = 0, grouped: bool = True, rank: int = 0, world_size: int = 1,
     ) -> None:
+        if not 0 <= rank < world_size:
+            raise LandSegError(f"rank {rank} is not in a world of {world_size} processes")
+        self.rank, self.world_size = rank, world_size
         self.group_ids = np.asarray(group_ids)
         if len(self.group_ids) == 0:
             raise LandSegError("no training samples: the selected subsets and splits are empty")
@@ -61,4 +70,4 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step in count(self.start_step):
-            yield self.batch(step)
+            yield self.batch(step * self.world_size + self.rank)

@@ -129,8 +129,9 @@ class SceneDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         start = self.trainer.global_step if self.trainer is not None else 0
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         sampler = StepBatchSampler(np.zeros(len(self.dataset), dtype=np.int64), self.batch_size,
-                                   seed=self.seed, start_step=start)
+                                   seed=self.seed, start_step=start, rank=rank, world_size=world)
         return DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate_las, num_workers=0)
 
     def val_dataloader(self) -> list:
