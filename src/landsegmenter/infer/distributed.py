@@ -16,6 +16,7 @@ submits only the blocks missing from ``blocks/``.
 """
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import threading
@@ -33,13 +34,12 @@ from landsegmenter.errors import LandSegError
 from landsegmenter.geo.cog import atomic_write_bytes
 from landsegmenter.geo.raster import Scene
 from landsegmenter.infer.blender import NODATA, Blender, FinishedCell
-from landsegmenter.infer.mapper import MapResult, gdal_env, MappingJob, normalisation_stats
+from landsegmenter.infer.mapper import MapResult, MappingJob, check_map_options, checked_model_inputs, gdal_env
 from landsegmenter.infer.rundir import RunDir, fingerprint
 from landsegmenter.infer.strips import StripWriter
-from landsegmenter.infer.tiling import Cell, TileLayout, check_tiling
+from landsegmenter.infer.tiling import Cell, TileLayout
 from landsegmenter.model.protocol import Segmenter
 from landsegmenter.model.zoo import load_segmenter, resolve_device
-from landsegmenter.taxonomy.classes import parse_class_names
 
 BLOCK_TILES = 8  # tile rows and columns per block: ~3800 px square at 512-px tiles
 RETRIES = 2  # reruns of a task that raised (e.g. a transient read error of a remote asset)
@@ -273,10 +273,9 @@ class SceneRun(MappingJob):
 
     def accept(self, block: Block, result: BlockResult) -> None:
         """Keep a finished block on disk (atomically), then pass it to the strip writer."""
-        tmp = self.store / f".block-{block.index:06d}.tmp"
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, classes=result.classes, confidence=result.confidence)
-        os.replace(tmp, self._block_file(block))
+        buf = io.BytesIO()
+        np.savez_compressed(buf, classes=result.classes, confidence=result.confidence)
+        atomic_write_bytes(self._block_file(block), buf.getvalue())
         self.model_seconds += result.model_seconds
         self._write(block, result.classes, result.confidence)
 
@@ -303,10 +302,7 @@ def open_run(spec: SceneSpec, segmenter: Segmenter, class_names: list[str], run:
              tile_size: int, overlap: int, batch_size: int, normalise: str, block_tiles: int) -> SceneRun:
     """Open the scene on the client to check it and fix its statistics; the scene is closed again."""
     with spec.open() as stack:
-        validate = getattr(segmenter, "validate", None)
-        if validate is not None:
-            validate(stack.wavelengths, class_names)
-        stats = normalisation_stats(stack, segmenter, normalise)
+        stats = checked_model_inputs(stack, segmenter, class_names, normalise)
         return SceneRun(stack, segmenter, class_names, run, device, tile_size, overlap, stats, spec=spec,
                         batch_size=batch_size, block_tiles=block_tiles)
 
@@ -415,12 +411,7 @@ class DistributedResult(MapResult):
 def check_options(classes, classes_file, tile_size: int, overlap: int, batch_size: int, normalise: str,
                   block_tiles: int) -> list[str]:
     """The class names, after the same checks as ``map_scene`` plus the block size."""
-    class_names = parse_class_names(classes, classes_file)
-    check_tiling(tile_size, overlap)
-    if batch_size < 1:
-        raise LandSegError(f"batch size must be at least 1, got {batch_size}")
-    if normalise not in ("auto", "sensor", "scene"):
-        raise LandSegError(f"unknown normalisation {normalise!r}: use auto, sensor or scene")
+    class_names = check_map_options(classes, classes_file, tile_size, overlap, batch_size, normalise)
     if block_tiles < 1:
         raise LandSegError(f"--block-tiles must be at least 1, got {block_tiles}")
     return class_names

@@ -1,6 +1,7 @@
 """Whole-scene mapping: tiles in, blended georeferenced class map out, in bounded memory."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import deque
@@ -81,25 +82,37 @@ def map_scene(
     ``preview.png`` and ``run.json``. ``resume=True`` continues an interrupted run.
     """
     started = time.perf_counter()
+    class_names = check_map_options(classes, classes_file, tile_size, overlap, batch_size, normalise)
+    run = RunDir(Path(outdir))
+    dev = resolve_device(device)
+    with gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
+        segmenter = load_segmenter(model, dev)
+        stats = checked_model_inputs(stack, segmenter, class_names, normalise)
+        run.prepare(overwrite=overwrite, resume=resume)
+        job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
+        model_seconds, tiles_run = job.run(batch_size, resume, progress)
+        result = job.publish(confidence, preview, time.perf_counter() - started, model_seconds, tiles_run)
+    return result
+
+
+def check_map_options(classes, classes_file, tile_size: int, overlap: int, batch_size: int,
+                      normalise: str) -> list[str]:
+    """The class names, once the mapping options are known to be usable (LandSegError otherwise)."""
     class_names = parse_class_names(classes, classes_file)
     check_tiling(tile_size, overlap)
     if batch_size < 1:
         raise LandSegError(f"batch size must be at least 1, got {batch_size}")
     if normalise not in ("auto", "sensor", "scene"):
         raise LandSegError(f"unknown normalisation {normalise!r}: use auto, sensor or scene")
-    run = RunDir(Path(outdir))
-    dev = resolve_device(device)
-    with gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
-        segmenter = load_segmenter(model, dev)
-        validate = getattr(segmenter, "validate", None)
-        if validate is not None:
-            validate(stack.wavelengths, class_names)
-        stats = normalisation_stats(stack, segmenter, normalise)
-        run.prepare(overwrite=overwrite, resume=resume)
-        job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
-        model_seconds, tiles_run = job.run(batch_size, resume, progress)
-        result = job.publish(confidence, preview, time.perf_counter() - started, model_seconds, tiles_run)
-    return result
+    return class_names
+
+
+def checked_model_inputs(stack: Scene, segmenter: Segmenter, class_names: list[str], normalise: str):
+    """Let the model refuse these bands or classes, then fix the per-band normalisation."""
+    validate = getattr(segmenter, "validate", None)
+    if validate is not None:
+        validate(stack.wavelengths, class_names)
+    return normalisation_stats(stack, segmenter, normalise)
 
 
 def gdal_env() -> rasterio.Env:
@@ -296,6 +309,4 @@ def _stat(path: str) -> tuple[int, int] | None:
 
 
 def _json(value) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False)

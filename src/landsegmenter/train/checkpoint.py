@@ -26,6 +26,7 @@ from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from landsegmenter.errors import LandSegError
+from landsegmenter.geo.cog import atomic_write_bytes
 from landsegmenter.model.io import load_model, save_model
 from landsegmenter.model.landsegmenter import LandSegmenter
 from landsegmenter.train.config import TrainConfig
@@ -157,9 +158,7 @@ class TrainRun:
             for path in (self.checkpoints, self.model_dir, self.logs):
                 shutil.rmtree(path, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.config_file.with_name(".train.yaml.tmp")
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        os.replace(tmp, self.config_file)
+        atomic_write_bytes(self.config_file, yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode())
 
     def _check_same_config(self, config: dict[str, Any]) -> None:
         if not self.config_file.is_file():
