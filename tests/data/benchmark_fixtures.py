@@ -310,3 +310,83 @@ def build_chesapeake(root: Path, px: RealPixels) -> tuple[Path, Expected, np.nda
     baywide = (np.add.outer(np.arange(rows) // 7, np.arange(cols) // 5) % 14).astype(np.uint8)
     write_tif(release / "Baywide_13Class_20132014.tif", baywide, crs=CHESAPEAKE_CRS, origin=BAYWIDE_ORIGIN)
     return release, expected, baywide
+
+
+# -- Gaofen-2: Five-Billion-Pixels and GID ---------------------------------------------------
+
+GAOFEN_SHAPE = (72, 80)
+"""Rows, columns of the Gaofen fixtures: not square, and wide enough for a 25-code strip."""
+
+FBP_TRAIN_SCENES = ("GF2_PMS1__L1A0000564539-MSS1", "GF2_PMS2__L1A0001206072-MSS2")
+FBP_COLORS = {  # the release readme's "correspondence of colors (RGB) and categories", by index
+    0: (0, 0, 0), 1: (200, 0, 0), 2: (0, 200, 0), 3: (150, 250, 0), 4: (150, 200, 150), 5: (200, 0, 200),
+    6: (150, 0, 250), 7: (150, 150, 250), 8: (200, 150, 200), 9: (250, 200, 0), 10: (200, 200, 0),
+    11: (0, 0, 200), 12: (250, 0, 150), 13: (0, 150, 200), 14: (0, 200, 250), 15: (150, 200, 250),
+    16: (250, 250, 250), 17: (200, 200, 200), 18: (200, 150, 150), 19: (250, 200, 150), 20: (150, 150, 0),
+    21: (250, 150, 150), 22: (250, 150, 0), 23: (250, 200, 250), 24: (200, 150, 0),
+}
+RPB = ('satId = "GF2";\nbandId = "MSS1";\nSpecId = "RPC00B";\nBEGIN_GROUP = IMAGE\n'
+       '\tlineOffset = +003650;\nEND_GROUP = IMAGE\nEND;\n')
+
+
+def gaofen_crop(px: RealPixels) -> tuple[np.ndarray, np.ndarray]:
+    """A ``(rgbn uint8 [4, 72, 80], dynamic-world classes [72, 80])`` crop of the real scene."""
+    rgbn, dw = px.crop(GAOFEN_SHAPE[1])
+    return rgbn[:, : GAOFEN_SHAPE[0]].copy(), dw[: GAOFEN_SHAPE[0]].copy()
+
+
+def build_five_billion_pixels(root: Path, px: RealPixels, scenes: Sequence[str], suffix: str = ".tiff",
+                              eight_bit: str = "Image__8bit_NirRGB", index_labels: bool = True) -> Expected:
+    """The release: 16-bit B, G, R, NIR (8-bit DN x 4), CMYK-tagged 8-bit NIR, R, G, B, index PNG and
+    colour TIFF ``_24label`` references, ``.rpb`` files."""
+    expected: Expected = {}
+    for scene in scenes:
+        rgbn, dw = gaofen_crop(px)
+        r, g, b, n = rgbn
+        codes = recode(dw, range(0, 25))
+        write_tif(root / "Image_16bit_BGRNir" / f"{scene}{suffix}", np.stack([b, g, r, n]).astype(np.uint16) * 4)
+        write_tif(root / eight_bit / f"{scene}{suffix}", np.stack([n, r, g, b]), photometric="CMYK")
+        if index_labels:
+            write_image(root / "Annotation__index" / f"{scene}_24label.png", codes)
+        write_tif(root / "Annotation__color" / f"{scene}_24label.tif", colorize(codes, FBP_COLORS), photometric="RGB")
+        (root / "Coordinate_files").mkdir(exist_ok=True)
+        (root / "Coordinate_files" / f"{scene}.rpb").write_text(RPB)
+        expected[scene] = (rgbn, codes)
+    return expected
+
+
+GID_SETS = {  # set folder: (label folder, published colours by code, scenes, NirRGB tagged CMYK)
+    "Large-scale Classification_5classes": (
+        "label_5classes",
+        {0: (0, 0, 0), 1: (255, 0, 0), 2: (0, 255, 0), 3: (0, 255, 255), 4: (255, 255, 0), 5: (0, 0, 255)},
+        ("GF2_PMS1__L1A0000647767-MSS1", "GF2_PMS1__L1A0001015649-MSS1", "GF2_PMS2__L1A0001119060-MSS2"),
+        True,
+    ),
+    "Fine Land-cover Classification_15classes": (
+        "label_15classes",
+        {0: (0, 0, 0), 1: (200, 0, 0), 2: (250, 0, 150), 3: (200, 150, 150), 4: (250, 150, 150), 5: (0, 200, 0),
+         6: (150, 250, 0), 7: (150, 200, 150), 8: (200, 0, 200), 9: (150, 0, 250), 10: (150, 150, 250),
+         11: (250, 200, 0), 12: (200, 200, 0), 13: (0, 0, 200), 14: (0, 150, 200), 15: (0, 200, 250)},
+        ("GF2_PMS1__L1A0001064454-MSS1", "GF2_PMS2__L1A0001378501-MSS2"),
+        False,
+    ),
+}
+
+
+def build_gid(root: Path, px: RealPixels) -> dict[str, Expected]:
+    """Both GID sets under ``root``: ``image_NirRGB`` (CMYK-tagged for GID-5, plain for GID-15),
+    ``image_RGB`` and colour-coded ``<scene>_label.tif`` references; expected pixels per set folder."""
+    expected: dict[str, Expected] = {}
+    for set_folder, (label_folder, colors, scenes, cmyk) in GID_SETS.items():
+        expected[set_folder] = {}
+        for scene in scenes:
+            rgbn, dw = gaofen_crop(px)
+            r, g, b, n = rgbn
+            codes = recode(dw, sorted(colors))
+            base = root / set_folder
+            write_tif(base / "image_NirRGB" / f"{scene}.tif", np.stack([n, r, g, b]),
+                      photometric="CMYK" if cmyk else None)
+            write_tif(base / "image_RGB" / f"{scene}.tif", np.stack([r, g, b]), photometric="RGB")
+            write_tif(base / label_folder / f"{scene}_label.tif", colorize(codes, colors), photometric="RGB")
+            expected[set_folder][scene] = (rgbn, codes)
+    return expected

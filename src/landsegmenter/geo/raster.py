@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 import rasterio
+from rasterio import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
@@ -33,14 +34,34 @@ class Grid:
         return abs(self.transform.a), abs(self.transform.e)
 
 
+def regridded(grid: Grid, resolution: float) -> Grid:
+    """``grid``'s extent (north-up) at pixel size ``resolution``; the last row/column may overhang it."""
+    t = grid.transform
+    if t.b or t.d:
+        raise LandSegError("cannot change the resolution of a rotated grid")
+    width = max(1, math.ceil(round(grid.width * abs(t.a) / resolution, 6)))
+    height = max(1, math.ceil(round(grid.height * abs(t.e) / resolution, 6)))
+    transform = Affine(math.copysign(resolution, t.a), 0.0, t.c, 0.0, math.copysign(resolution, t.e), t.f)
+    return Grid(width, height, grid.crs, transform)
+
+
 def open_raster(path: str):
-    """``rasterio.open`` with one-line errors for missing or unreadable files."""
+    """``rasterio.open`` with one-line errors for missing or unreadable files.
+
+    A GeoTIFF tagged CMYK (``PHOTOMETRIC=SEPARATED``, as the 8-bit NIR, R, G, B images of
+    Five-Billion-Pixels are) is opened through GDAL's ``GTIFF_RAW:`` prefix so that its
+    stored bands are read; opened plainly, GDAL converts it to RGBA and NIR is lost.
+    """
     if "://" not in path and not path.startswith("/vsi") and not Path(path).exists():
         raise LandSegError(f"no such file: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+            src = rasterio.open(path)
+            if src.driver == "GTiff" and src.tags(ns="IMAGE_STRUCTURE").get("SOURCE_COLOR_SPACE") == "CMYK":
+                src.close()
+                src = rasterio.open(f"GTIFF_RAW:{path}")
+            return src
     except RasterioIOError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown format"
         raise LandSegError(f"cannot read {path} as a raster: {first_line}") from None
@@ -77,6 +98,8 @@ class Scene:
 
     Several single- or multi-band files at mixed resolutions (e.g. Sentinel-2 JP2s at
     10/20/60 m) are resampled on the fly onto the grid of the finest one.
+    ``resolution`` (pixel size in CRS units) puts the stack on a grid of that pixel size
+    over the same extent instead (e.g. a 30 m Landsat scene read at a model's 10 m).
     ``read(window)`` returns ``(data [C, h, w] float32 physical values, valid [h, w] bool)``.
     A pixel is valid when every selected band has data there (nodata, NaN, internal masks).
     """
@@ -89,7 +112,10 @@ class Scene:
         bands: Sequence[str] | None = None,
         wavelengths: Sequence[float] | None = None,
         resampling: Resampling = Resampling.bilinear,
+        resolution: float | None = None,
     ) -> None:
+        if resolution is not None and not resolution > 0:
+            raise LandSegError(f"resolution must be a positive pixel size, got {resolution}")
         self.paths = [paths] if isinstance(paths, (str, Path)) else [str(p) for p in paths]
         self.paths = [str(p) for p in self.paths]
         if not self.paths:
@@ -98,7 +124,7 @@ class Scene:
         try:
             file_bands = [fb for p, ds in self._datasets.items() for fb in _file_bands(ds, p)]
             self.sensor, self.bands = resolve_bands(file_bands, sensor=sensor, bands=bands, wavelengths=wavelengths)
-            self.grid = self._reference_grid()
+            self.grid = self._reference_grid(resolution)
             self._readers = self._make_readers(resampling)
         except Exception:
             self.close()
@@ -120,13 +146,14 @@ class Scene:
     def height(self) -> int:
         return self.grid.height
 
-    def _reference_grid(self) -> Grid:
+    def _reference_grid(self, resolution: float | None) -> Grid:
         used = [self._datasets[b.source.path] for b in self.bands]
         finest = min(used, key=lambda ds: abs(ds.transform.a * ds.transform.e))
         crs_set = {ds.crs.to_wkt() if ds.crs else None for ds in used}
         if len(crs_set) > 1 and None in crs_set:
             raise LandSegError("some input files have a CRS and others none; cannot put them on one grid")
-        return Grid(finest.width, finest.height, finest.crs, finest.transform)
+        grid = Grid(finest.width, finest.height, finest.crs, finest.transform)
+        return grid if resolution is None else regridded(grid, resolution)
 
     def _make_readers(self, resampling: Resampling) -> dict[str, object]:
         readers = {}

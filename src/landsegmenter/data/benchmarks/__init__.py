@@ -9,7 +9,9 @@ from landsegmenter.data.benchmarks.boundary import erode_boundaries
 from landsegmenter.data.benchmarks.chesapeake import Chesapeake
 from landsegmenter.data.benchmarks.deepglobe import DeepGlobeLandCover
 from landsegmenter.data.benchmarks.evaluation import Evaluation
+from landsegmenter.data.benchmarks.five_billion_pixels import FiveBillionPixels
 from landsegmenter.data.benchmarks.flair import FLAIR1
+from landsegmenter.data.benchmarks.gid import GID5, GID15
 from landsegmenter.data.benchmarks.loveda import LoveDA
 from landsegmenter.data.benchmarks.openearthmap import OpenEarthMap
 from landsegmenter.data.benchmarks.potsdam import Potsdam
@@ -22,6 +24,9 @@ __all__ = [
     "DeepGlobeLandCover",
     "Evaluation",
     "FLAIR1",
+    "FiveBillionPixels",
+    "GID15",
+    "GID5",
     "LoveDA",
     "OpenEarthMap",
     "Potsdam",

@@ -15,7 +15,9 @@ from typing import Any
 from landsegmenter.data.benchmarks.base import BenchmarkDataset
 from landsegmenter.data.benchmarks.chesapeake import Chesapeake
 from landsegmenter.data.benchmarks.deepglobe import DeepGlobeLandCover
+from landsegmenter.data.benchmarks.five_billion_pixels import FiveBillionPixels
 from landsegmenter.data.benchmarks.flair import FLAIR1
+from landsegmenter.data.benchmarks.gid import GID5, GID15
 from landsegmenter.data.benchmarks.loveda import LoveDA
 from landsegmenter.data.benchmarks.openearthmap import OpenEarthMap
 from landsegmenter.data.benchmarks.potsdam import Potsdam
@@ -51,6 +53,18 @@ ENTRIES: tuple[BenchmarkEntry, ...] = (
                    aliases=("chesapeake7",)),
     BenchmarkEntry("chesapeake13", Chesapeake, "Chesapeake Land Cover, 13-class Conservancy labels",
                    {"num_classes": 13}),
+    BenchmarkEntry("five_billion_pixels", FiveBillionPixels,
+                   "Five-Billion-Pixels, 24 classes, Gaofen-2 4 m, 16-bit B, G, R, NIR",
+                   aliases=("fbp", "5bp", "five_billion_pixels_16bit", "fbp_16bit")),
+    BenchmarkEntry("five_billion_pixels_8bit", FiveBillionPixels,
+                   "Five-Billion-Pixels, 8-bit NIR, R, G, B images", {"imagery": "8bit"},
+                   aliases=("fbp_8bit", "5bp_8bit")),
+    BenchmarkEntry("gid5", GID5, "GID large-scale set, 5 classes, Gaofen-2 4 m NIR, R, G, B",
+                   aliases=("gid", "gid_large_scale")),
+    BenchmarkEntry("gid5_rgb", GID5, "GID large-scale set, RGB images", {"imagery": "RGB"}),
+    BenchmarkEntry("gid15", GID15, "GID fine land-cover set, 15 classes, Gaofen-2 4 m NIR, R, G, B",
+                   aliases=("gid_fine",)),
+    BenchmarkEntry("gid15_rgb", GID15, "GID fine land-cover set, RGB images", {"imagery": "RGB"}),
 )
 
 
