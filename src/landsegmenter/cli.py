@@ -25,7 +25,8 @@ def _add_map(sub) -> None:
     p.add_argument("scene", nargs="*", help="raster(s): one multi-band file, or one file per band (any GDAL path); "
                    "or none with --stac / --stac-api")
     p.add_argument("-o", "--output", required=True, help="output directory")
-    p.add_argument("--classes", help='comma-separated class names, e.g. "water,forest,cropland,built-up"')
+    p.add_argument("--classes", help='comma-separated class names, e.g. "water,forest,cropland,built-up" '
+                   "(default: the model's own classes, for models with a fixed class list)")
     p.add_argument("--classes-file", help="text file with one class name per line")
     p.add_argument("--model", default="default", help="'default' (bundled), 'spectral-rule' (baseline) or a model directory")
     p.add_argument("--sensor", help="sensor of the scene (see 'landseg sensors'), for band names, wavelengths, scaling")
@@ -67,7 +68,8 @@ def _add_map_scale_out(p: argparse.ArgumentParser) -> None:
     stac.add_argument("--datetime", help="ISO 8601 date or interval, e.g. 2024-06-01/2024-08-31")
     stac.add_argument("--max-items", type=int, help="use at most N items")
     stac.add_argument("--crs", help="CRS of the mosaic (default: the first item's), e.g. EPSG:32633")
-    stac.add_argument("--resolution", type=float, help="pixel size of the mosaic in CRS units (default: finest input)")
+    stac.add_argument("--resolution", type=float, help="pixel size of the map (or mosaic) in CRS units, e.g. the GSD a model was adapted at "
+                      "(default: finest input)")
 
 
 def _run_map(args: argparse.Namespace) -> int:
@@ -76,8 +78,8 @@ def _run_map(args: argparse.Namespace) -> int:
     inputs = [bool(args.scene), bool(args.stac), bool(args.stac_api)]
     if sum(inputs) != 1:
         raise LandSegError("give the scene as raster file(s), --stac FILE or --stac-api URL (exactly one of them)")
-    scaled_out = args.stac or args.stac_api or args.workers is not None or args.scheduler or args.crs or args.resolution
-    mapper = partial(_map_scaled_out, args=args) if scaled_out else map_scene
+    scaled_out = args.stac or args.stac_api or args.workers is not None or args.scheduler or args.crs
+    mapper = partial(_map_scaled_out, args=args) if scaled_out else partial(map_scene, resolution=args.resolution)
     result = mapper(
         args.scene,
         args.classes,
@@ -270,6 +272,52 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_adapt(sub) -> None:
+    text = "adapt a model to unlabelled imagery of another sensor or region (DPA self-training)"
+    p = sub.add_parser("adapt", help=text, description=text[0].upper() + text[1:] + "; see docs/domain-adaptation.md.")
+    p.add_argument("--source", help="labelled source: a LAS store directory or a benchmark as NAME:PATH")
+    p.add_argument("--target", nargs="+", help="unlabelled target scene: one multi-band raster or one file per band")
+    p.add_argument("--config", help="adaptation config (YAML), e.g. configs/adapt-example.yaml")
+    p.add_argument("--classes", help="output legend key (e.g. nc_landsat7_strata); source labels are crosswalked")
+    p.add_argument("-o", "--output", help="model directory to write (default: 'output' in the config)")
+    p.add_argument("--sensor", help="sensor of the target scene (see landseg sensors)")
+    p.add_argument("--bands", type=_names, help="target band names, comma-separated")
+    p.add_argument("--architecture", choices=["unet", "landsegmenter"])
+    p.add_argument("--init", help="LandSegmenter to start from: 'default' or a model directory")
+    p.add_argument("--method", choices=["dpa", "source_only"])
+    p.add_argument("--selection", choices=["entropy", "class_balanced", "confidence"])
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int, help="patches per domain and step")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in the output directory")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_run_adapt)
+
+
+def _run_adapt(args: argparse.Namespace) -> int:
+    from landsegmenter.train.adapt import adapt
+    from landsegmenter.train.adapt_config import load_adapt_config, with_overrides
+
+    cfg = with_overrides(
+        load_adapt_config(args.config), source=args.source, target=args.target, sensor=args.sensor,
+        bands=args.bands, classes=args.classes, output=args.output, architecture=args.architecture, init=args.init,
+        method=args.method, selection=args.selection, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size, device=args.device, seed=args.seed,
+    )
+    if not cfg.output:
+        raise LandSegError("no output directory: pass -o DIR or set 'output' in the config")
+    result = adapt(cfg, overwrite=args.overwrite, progress=not args.quiet)
+    if not args.quiet:
+        last = result.history[-1]
+        print(f"adapted in {result.seconds:.0f} s; model: {result.model_dir} (final loss {last['loss']:.3f})")
+        if result.dropped_labels:
+            dropped = ", ".join(f"{k} ({v} px)" for k, v in result.dropped_labels.items())
+            print(f"  source labels without an output class, ignored: {dropped}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landseg", description="Land-use / land-cover mapping from any sensor.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_las(sub)
     _add_train(sub)
+    _add_adapt(sub)
     return parser
 
 

@@ -34,7 +34,9 @@ from landsegmenter.errors import LandSegError
 from landsegmenter.geo.cog import atomic_write_bytes
 from landsegmenter.geo.raster import Scene
 from landsegmenter.infer.blender import NODATA, Blender, FinishedCell
-from landsegmenter.infer.mapper import MapResult, MappingJob, check_map_options, checked_model_inputs, gdal_env
+from landsegmenter.infer.mapper import (
+    MapResult, MappingJob, check_map_options, checked_model_inputs, gdal_env, model_class_names,
+)
 from landsegmenter.infer.rundir import RunDir, fingerprint
 from landsegmenter.infer.strips import StripWriter
 from landsegmenter.infer.tiling import Cell, TileLayout
@@ -456,6 +458,7 @@ def map_distributed(
     class_names = check_options(classes, classes_file, tile_size, overlap, batch_size, normalise, block_tiles)
     dev = resolve_device(device)
     segmenter = load_segmenter(model, dev)
+    class_names = model_class_names(class_names, segmenter)
     run = BlockRunDir(Path(outdir))
     with gdal_env():
         job = open_run(SceneSpec.of(scene, sensor, bands, wavelengths), segmenter, class_names, run, dev,

@@ -64,6 +64,7 @@ def map_scene(
     sensor: str | None = None,
     bands: Sequence[str] | None = None,
     wavelengths: Sequence[float] | None = None,
+    resolution: float | None = None,
     tile_size: int = 512,
     overlap: int = 32,
     batch_size: int = 4,
@@ -80,13 +81,16 @@ def map_scene(
     Outputs: ``classes.tif`` (uint8 COG, colormap, class names in metadata, nodata 255),
     ``confidence.tif`` (blended top-class probability in percent), ``areas.csv``/``areas.json``,
     ``preview.png`` and ``run.json``. ``resume=True`` continues an interrupted run.
+    ``resolution`` maps the scene resampled (bilinear) to that pixel size, e.g. the
+    GSD a model was adapted at.
     """
     started = time.perf_counter()
     class_names = check_map_options(classes, classes_file, tile_size, overlap, batch_size, normalise)
     run = RunDir(Path(outdir))
     dev = resolve_device(device)
-    with gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths) as stack:
+    with gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths, resolution=resolution) as stack:
         segmenter = load_segmenter(model, dev)
+        class_names = model_class_names(class_names, segmenter)
         stats = checked_model_inputs(stack, segmenter, class_names, normalise)
         run.prepare(overwrite=overwrite, resume=resume)
         job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
@@ -97,14 +101,24 @@ def map_scene(
 
 def check_map_options(classes, classes_file, tile_size: int, overlap: int, batch_size: int,
                       normalise: str) -> list[str]:
-    """The class names, once the mapping options are known to be usable (LandSegError otherwise)."""
-    class_names = parse_class_names(classes, classes_file)
+    """The class names (empty: the model's own), once the mapping options are known to be usable."""
+    given = classes is not None or classes_file is not None
+    class_names = parse_class_names(classes, classes_file) if given else []
     check_tiling(tile_size, overlap)
     if batch_size < 1:
         raise LandSegError(f"batch size must be at least 1, got {batch_size}")
     if normalise not in ("auto", "sensor", "scene"):
         raise LandSegError(f"unknown normalisation {normalise!r}: use auto, sensor or scene")
     return class_names
+
+
+def model_class_names(class_names: list[str], segmenter: Segmenter) -> list[str]:
+    """The given class names, or those of a model with a fixed class list (e.g. an adapted U-Net)."""
+    if class_names:
+        return class_names
+    if getattr(segmenter, "class_names", None):
+        return list(segmenter.class_names)
+    return parse_class_names(None)  # raises: this model needs class names
 
 
 def checked_model_inputs(stack: Scene, segmenter: Segmenter, class_names: list[str], normalise: str):
@@ -123,9 +137,15 @@ def gdal_env() -> rasterio.Env:
 
 
 def normalisation_stats(stack: Scene, segmenter: Segmenter, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-band (mean, std) for ``(x - mean) / std``; None for models that take physical values."""
+    """Per-band (mean, std) for ``(x - mean) / std``; None for models that take physical values.
+
+    ``auto``: the model's recorded ``normalisation`` if it has one, else the sensor's statistics
+    when every band has them, else statistics sampled from the scene.
+    """
     if not getattr(segmenter, "normalise", True):
         return None
+    if mode == "auto":  # a model adapted with scene statistics asks for them again
+        mode = getattr(segmenter, "normalisation", "auto")
     known = all(b.mean is not None and b.std for b in stack.bands)
     if mode == "sensor" and not known:
         raise LandSegError("no sensor statistics for these bands: pass --sensor, or --normalise scene")
@@ -148,6 +168,7 @@ class MappingJob:
                 "inputs": [(str(Path(p).resolve()), _stat(p)) for p in stack.paths],
                 "bands": stack.band_names,
                 "wavelengths": stack.wavelengths,
+                "grid": [stack.width, stack.height, list(stack.grid.transform)[:6]],
                 "classes": class_names,
                 "model": getattr(segmenter, "fingerprint", type(segmenter).__name__),
                 "tile": tile_size,

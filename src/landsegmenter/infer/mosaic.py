@@ -48,7 +48,7 @@ from landsegmenter.infer.distributed import (
     BLOCK_TILES, BlockRunDir, DistributedResult, SceneRun, SceneSpec, check_options, dask_client, map_distributed,
     open_run, result_of, run_blocks, worker_count,
 )
-from landsegmenter.infer.mapper import MapResult, gdal_env, MappingJob
+from landsegmenter.infer.mapper import MapResult, MappingJob, gdal_env, model_class_names
 from landsegmenter.infer.rundir import fingerprint
 from landsegmenter.model.protocol import Segmenter
 from landsegmenter.model.zoo import load_segmenter, resolve_device
@@ -336,6 +336,7 @@ def map_mosaic(
         raise LandSegError("no scenes to map")
     dev = resolve_device(device)
     segmenter = load_segmenter(model, dev)
+    class_names = model_class_names(class_names, segmenter)
     run = BlockRunDir(Path(outdir))
     options = dict(tile_size=tile_size, overlap=overlap, batch_size=batch_size, normalise=normalise,
                    block_tiles=block_tiles)
