@@ -214,6 +214,14 @@ def test_siamese_forward_shares_batchnorm_statistics():
     assert torch.allclose(torch.cat([s_logits, t_logits]).detach(), joint, atol=1e-6)
 
 
+def test_siamese_forward_splits_every_head():
+    net = TinyNet().eval()
+    src, tgt = torch.randn(2, 2, 5, 5), torch.randn(3, 2, 5, 5)
+    pairs = siamese_forward(lambda x: [net(x), 2 * net(x)], src, tgt)
+    assert len(pairs) == 2
+    assert torch.allclose(pairs[0][0], net(src), atol=1e-6) and torch.allclose(pairs[1][1], 2 * net(tgt), atol=1e-6)
+
+
 def test_siamese_forward_rejects_mismatched_images():
     with pytest.raises(LandSegError):
         siamese_forward(TinyNet(), torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 5, 5))

@@ -142,3 +142,21 @@ def get_crosswalk(source: str, target: str) -> Crosswalk:
     except KeyError:
         known = ", ".join(f"{s} -> {t}" for s, t in list_crosswalks())
         raise LandSegError(f"no crosswalk from '{pair[0]}' to '{pair[1]}'; available: {known}") from None
+
+
+def index_mapping(source: str, target: str, nodata: int = 255) -> np.ndarray:
+    """``[K_source]`` contiguous target class index of each source class index, ``nodata`` for none.
+
+    The same legend maps onto itself; otherwise the registered crosswalk is used,
+    and without one classes are matched by name, official name or synonym.
+    """
+    src, dst = get_legend(source), get_legend(target)
+    if src.key == dst.key:
+        return np.arange(len(src.classes), dtype=np.int64)
+    if (src.key, dst.key) in _registry():
+        index_of = {code: i for i, code in enumerate(dst.codes)}
+        mapping = _registry()[(src.key, dst.key)].mapping
+        return np.array([nodata if mapping[c] is None else index_of[mapping[c]] for c in src.codes], np.int64)
+    by_name = {key: i for i, cls in enumerate(dst.classes) for key in cls.lookup_names}
+    return np.array([next((by_name[k] for k in cls.lookup_names if k in by_name), nodata) for cls in src.classes],
+                    np.int64)

@@ -27,7 +27,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from landsegmenter.errors import LandSegError
 from landsegmenter.geo.cog import atomic_write_bytes
-from landsegmenter.model.io import load_model, save_model
+from landsegmenter.model.io import Model, load_model, save_model
 from landsegmenter.model.landsegmenter import LandSegmenter
 from landsegmenter.train.config import TrainConfig
 
@@ -61,11 +61,14 @@ def replace_dir(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def publish_model(model: LandSegmenter, target: Path) -> Path:
-    """``save_model`` into ``target`` atomically (temporary directory + rename)."""
+def publish_model(model: Model, target: Path, provenance: dict[str, Any] | None = None,
+                  extra_files: dict[str, bytes] | None = None) -> Path:
+    """``save_model`` (plus ``extra_files``) into ``target`` atomically (temporary directory + rename)."""
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tmp)
+    save_model(model, tmp, provenance)
+    for name, data in (extra_files or {}).items():
+        (tmp / name).write_bytes(data)
     replace_dir(tmp, target)
     return target
 

@@ -128,17 +128,25 @@ class TrainConfig:
     output: str | None = None
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read and check a YAML training config; relative paths become relative to its folder."""
-    path = Path(path)
+def read_yaml_config(path: Path) -> dict[str, Any]:
+    """The YAML mapping of a config file (empty for an empty file); LandSegError when unreadable."""
     if not path.is_file():
         raise LandSegError(f"no such config file: {path}")
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise LandSegError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    if doc is not None and not isinstance(doc, Mapping):
+        raise LandSegError(f"{path}: the config must be a mapping, got {type(doc).__name__}")
+    return dict(doc or {})
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and check a YAML training config; relative paths become relative to its folder."""
+    path = Path(path)
+    doc = read_yaml_config(path)
     try:
-        cfg = config_from_dict(doc or {})
+        cfg = config_from_dict(doc)
     except LandSegError as exc:
         raise LandSegError(f"{path}: {exc}") from None
     return resolve_paths(cfg, path.parent)
@@ -146,7 +154,7 @@ def load_config(path: str | Path) -> TrainConfig:
 
 def config_from_dict(doc: Mapping[str, Any]) -> TrainConfig:
     """A checked :class:`TrainConfig` from a plain mapping."""
-    cfg = _build(TrainConfig, doc, "")
+    cfg = build_section(TrainConfig, doc, "")
     check_config(cfg)
     return cfg
 
@@ -178,11 +186,11 @@ def check_config(cfg: TrainConfig) -> None:
         raise LandSegError("data needs exactly one of 'store' (a LAS store) or 'scene' (a labelled scene)")
     if d.scene is not None and (not d.scene.paths or not d.scene.labels or not d.scene.class_names):
         raise LandSegError("data.scene needs 'paths', 'labels' and 'class_names'")
-    _choice("data.batching", d.batching, BATCHING)
-    _choice("trainer.precision", t.precision, PRECISIONS)
-    _choice("trainer.keep_checkpoints", t.keep_checkpoints, KEEP)
-    _choice("trainer.strategy", t.strategy, STRATEGIES)
-    _choice("optim.schedule", o.schedule, SCHEDULES)
+    choice("data.batching", d.batching, BATCHING)
+    choice("trainer.precision", t.precision, PRECISIONS)
+    choice("trainer.keep_checkpoints", t.keep_checkpoints, KEEP)
+    choice("trainer.strategy", t.strategy, STRATEGIES)
+    choice("optim.schedule", o.schedule, SCHEDULES)
     for name, value in (("data.batch_size", d.batch_size), ("trainer.max_steps", t.max_steps),
                         ("trainer.devices", t.devices), ("trainer.num_nodes", t.num_nodes)):
         if value < 1:
@@ -207,12 +215,12 @@ def check_config(cfg: TrainConfig) -> None:
         raise LandSegError(f"optim.lr must be positive, got {o.lr}")
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+def choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise LandSegError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
-def _build(cls: type, doc: Any, where: str) -> Any:
+def build_section(cls: type, doc: Any, where: str) -> Any:
     section = where or "the config"
     if not isinstance(doc, Mapping):
         raise LandSegError(f"{section} must be a mapping, got {type(doc).__name__}")
@@ -234,7 +242,7 @@ def _value(hint: Any, value: Any, where: str) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _value(inner, value, where)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
+        return build_section(hint, value, where)
     if origin is list:
         if isinstance(value, str) or not isinstance(value, list):
             raise LandSegError(f"{where} must be a list, got {value!r}")

@@ -16,8 +16,9 @@ meter-resolution satellite imagery", ISPRS J. 2023 (Five-Billion-Pixels):
   with source and target batches passed through the shared-weight network in
   one forward so BatchNorm sees both domains (:func:`siamese_forward`).
 
-Counting rule: a selection over ``N`` pixels keeps exactly ``floor(r * N)`` of
-them (``r * N`` is rounded to 6 decimals first, so ``0.29 * 100`` counts as
+Counting rule: a selection over ``N`` pixels (the valid ones when a ``valid``
+mask ``[B, H, W]`` is given; invalid pixels never get a pseudo-label) keeps
+exactly ``floor(r * N)`` of them (``r * N`` is rounded to 6 decimals first, so ``0.29 * 100`` counts as
 29). Pixels are ranked by a stable sort of their score; ties go to the pixel
 that comes first in ``[B, H, W]`` (row-major) order, so the result is
 deterministic.
@@ -25,11 +26,10 @@ deterministic.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from landsegmenter.errors import LandSegError
 
@@ -99,39 +99,63 @@ def _keep_lowest(score: torch.Tensor, labels: torch.Tensor, n: int, ignore_index
     return out.view_as(labels)
 
 
-def select_by_entropy(logits: torch.Tensor, ratio: float, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def _valid_count(labels: torch.Tensor, valid: torch.Tensor | None) -> int:
+    if valid is None:
+        return labels.numel()
+    if valid.shape != labels.shape:
+        raise LandSegError(f"valid mask must be [B, H, W] {tuple(labels.shape)}, got {tuple(valid.shape)}")
+    return int(valid.sum())
+
+
+def _masked(score: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """``score`` with invalid pixels ranked last."""
+    return score if valid is None else score.masked_fill(~valid.to(score.device, torch.bool), float("inf"))
+
+
+def select_by_entropy(logits: torch.Tensor, ratio: float, ignore_index: int = IGNORE_INDEX,
+                      valid: torch.Tensor | None = None) -> torch.Tensor:
     """Pseudo-labels ``[B, H, W]`` int64 from logits ``[B, K, H, W]``, lowest-entropy ``floor(r*N)`` kept.
 
-    Class-agnostic over the whole batch (``N = B * H * W``); other pixels get ``ignore_index``.
+    Class-agnostic over the whole batch (``N = B * H * W``, or the valid pixels);
+    other pixels get ``ignore_index``.
     """
     _check(logits, ratio)
     logits = logits.detach()
     labels = logits.argmax(dim=1)
-    return _keep_lowest(pixel_entropy(logits), labels, _n_keep(ratio, labels.numel()), ignore_index)
+    n = _n_keep(ratio, _valid_count(labels, valid))
+    return _keep_lowest(_masked(pixel_entropy(logits), valid), labels, n, ignore_index)
 
 
-def select_by_confidence(logits: torch.Tensor, ratio: float, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def select_by_confidence(logits: torch.Tensor, ratio: float, ignore_index: int = IGNORE_INDEX,
+                         valid: torch.Tensor | None = None) -> torch.Tensor:
     """As :func:`select_by_entropy`, ranked by the highest softmax probability instead of entropy."""
     _check(logits, ratio)
     logits = logits.detach()
     prob, labels = F.softmax(logits.float(), dim=1).max(dim=1)
-    return _keep_lowest(-prob, labels, _n_keep(ratio, labels.numel()), ignore_index)
+    n = _n_keep(ratio, _valid_count(labels, valid))
+    return _keep_lowest(_masked(-prob, valid), labels, n, ignore_index)
 
 
-def select_class_balanced(logits: torch.Tensor, ratio: float, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def select_class_balanced(logits: torch.Tensor, ratio: float, ignore_index: int = IGNORE_INDEX,
+                          valid: torch.Tensor | None = None) -> torch.Tensor:
     """Class-balanced pseudo-labels ``[B, H, W]`` int64 from logits ``[B, K, H, W]``.
 
-    For each predicted class ``c`` with ``N_c`` pixels in the batch, the
+    For each predicted class ``c`` with ``N_c`` (valid) pixels in the batch, the
     ``floor(r * N_c)`` lowest-entropy ones are kept (per-class quantiles), so
     rare classes keep pseudo-labels; the total can be below ``floor(r * N)``.
     """
     _check(logits, ratio)
     logits = logits.detach()
-    labels = logits.argmax(dim=1).reshape(-1)
+    labels = logits.argmax(dim=1)
+    _valid_count(labels, valid)
+    labels = labels.reshape(-1)
     entropy = pixel_entropy(logits).reshape(-1)
+    candidates = labels if valid is None else labels.masked_fill(~valid.reshape(-1).to(labels.device, torch.bool), -1)
     out = torch.full_like(labels, ignore_index)
-    for c in labels.unique().tolist():
-        idx = (labels == c).nonzero().squeeze(1)
+    for c in candidates.unique().tolist():
+        if c < 0:
+            continue
+        idx = (candidates == c).nonzero().squeeze(1)
         keep = idx[torch.argsort(entropy[idx], stable=True)[: _n_keep(ratio, idx.numel())]]
         out[keep] = c
     return out.view(logits.shape[0], *logits.shape[2:])
@@ -144,7 +168,7 @@ SELECTORS = {
 }
 
 
-def _weighted_ce(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, ignore_index: int) -> torch.Tensor:
+def weighted_ce(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, ignore_index: int) -> torch.Tensor:
     """Weighted-mean cross-entropy; zero (with a graph) when every pixel is ignored."""
     if not (labels != ignore_index).any():
         return logits.sum() * 0.0
@@ -160,14 +184,17 @@ def dpa_loss(
     *,
     selection: Selection = "entropy",
     ignore_index: int = IGNORE_INDEX,
+    target_valid: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """DPA loss: weighted CE on source labels + the same weighted CE on target pseudo-labels.
 
     ``source_logits`` ``[Bs, K, H, W]``, ``source_labels`` ``[Bs, H, W]``,
     ``target_logits`` ``[Bt, K, H, W]``, ``class_weights`` ``[K]``. Pseudo-labels
     come from ``target_logits.detach()`` with the ``selection`` rule, so the
-    gradient flows through the logits only. Returns ``(loss, stats)`` with
-    ``stats = {"selected_fraction": float, "pseudo_counts": Tensor[K] int64}``.
+    gradient flows through the logits only; ``target_valid`` ``[Bt, H, W]`` keeps
+    pseudo-labels off pixels without data. Returns ``(loss, stats)`` with
+    ``stats = {"selected_fraction": float, "pseudo_counts": Tensor[K] int64,
+    "pseudo_labels": Tensor[Bt, H, W]}`` (the fraction is of all target pixels).
     """
     if selection not in SELECTORS:
         raise LandSegError(f"unknown pseudo-label selection {selection!r}; use one of {sorted(SELECTORS)}")
@@ -175,27 +202,32 @@ def dpa_loss(
     if target_logits.shape[1] != k or class_weights.numel() != k:
         raise LandSegError("source logits, target logits and class weights must have the same number of classes")
     weight = class_weights.to(device=source_logits.device, dtype=source_logits.dtype)
-    pseudo = SELECTORS[selection](target_logits.detach(), ratio, ignore_index)
-    loss = _weighted_ce(source_logits, source_labels.long(), weight, ignore_index)
-    loss = loss + _weighted_ce(target_logits, pseudo, weight, ignore_index)
+    pseudo = SELECTORS[selection](target_logits.detach(), ratio, ignore_index, target_valid)
+    loss = weighted_ce(source_logits, source_labels.long(), weight, ignore_index)
+    loss = loss + weighted_ce(target_logits, pseudo, weight, ignore_index)
     counts = count_classes(pseudo, k, ignore_index)
-    stats = {"selected_fraction": counts.sum().item() / max(pseudo.numel(), 1), "pseudo_counts": counts}
+    stats = {"selected_fraction": counts.sum().item() / max(pseudo.numel(), 1), "pseudo_counts": counts,
+             "pseudo_labels": pseudo}
     return loss, stats
 
 
 def siamese_forward(
-    model: nn.Module, source_images: torch.Tensor, target_images: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+    model: Callable[[torch.Tensor], Any], source_images: torch.Tensor, target_images: torch.Tensor
+) -> Any:
     """One shared-weight forward of ``[Bs, C, H, W]`` and ``[Bt, C, H, W]`` images.
 
     The batches are concatenated, so BatchNorm layers in train mode normalise
     with (and update running stats from) both domains together. Returns
-    ``(source_logits [Bs, K, H, W], target_logits [Bt, K, H, W])``.
+    ``(source_logits [Bs, K, H, W], target_logits [Bt, K, H, W])``; a model with
+    several heads (returning a list of logits) gets a list of such pairs.
     """
     if source_images.shape[1:] != target_images.shape[1:]:
         raise LandSegError(
             f"source and target images must share [C, H, W], got {tuple(source_images.shape[1:])} "
             f"and {tuple(target_images.shape[1:])}"
         )
-    logits = model(torch.cat([source_images, target_images], dim=0))
-    return logits[: source_images.shape[0]], logits[source_images.shape[0]:]
+    n = source_images.shape[0]
+    out = model(torch.cat([source_images, target_images], dim=0))
+    if isinstance(out, torch.Tensor):
+        return out[:n], out[n:]
+    return [(logits[:n], logits[n:]) for logits in out]
