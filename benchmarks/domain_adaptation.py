@@ -132,6 +132,8 @@ def main() -> int:
     target = [str(p) for p in stacks.dn]
 
     plan = [ROWS[i] + (None,) for i in sorted(set(args.rows))]
+    if args.init:  # every row without a warm start begins from --init instead of a random init
+        plan = [(name.replace("random init (reference protocol)", args.init), *rest) for name, *rest in plan]
     if not args.no_upper_bound:
         plan.append(("target-supervised (upper bound, train blocks)", "source_only", "entropy", None, train_labels))
     results: dict[str, list[dict]] = {}

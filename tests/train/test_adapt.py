@@ -204,3 +204,11 @@ def test_overrides_reach_their_sections(train_store: Path):
     assert (cfg.adapt.method, cfg.adapt.selection, cfg.trainer.epochs, cfg.model.architecture) == (
         "source_only", "class_balanced", 3, "landsegmenter")
     assert with_overrides(AdaptConfig(), source="fbp:/data/FBP").source.benchmark == "fbp:/data/FBP"
+
+
+def test_the_example_config_is_valid():
+    from landsegmenter.train.adapt_config import check_adapt_config
+
+    cfg = load_adapt_config(Path(__file__).resolve().parents[2] / "configs" / "adapt-example.yaml")
+    check_adapt_config(cfg)
+    assert cfg.source.store.endswith("build/las-mini") and cfg.target.paths[0].endswith("landsat5_tm_7band_30m.tif")

@@ -100,7 +100,11 @@ def load_adapt_config(path: str | Path | None) -> AdaptConfig:
     if path is None:
         return AdaptConfig()
     path = Path(path)
-    cfg = build_section(AdaptConfig, read_yaml_config(path), "")
+    doc = read_yaml_config(path)
+    try:
+        cfg = build_section(AdaptConfig, doc, "")
+    except LandSegError as exc:
+        raise LandSegError(f"{path}: {exc}") from None
     return resolve_paths(cfg, path.parent)
 
 
