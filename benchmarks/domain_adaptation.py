@@ -10,7 +10,7 @@ checkerboard of 64 x 64-pixel blocks (at 28.5 m); the upper-bound row trains on 
 the other half. Every row maps the scene through ``map_scene(..., resolution=10)`` with
 the written model, as ``landseg map --resolution 10 --model DIR`` would.
 
-Prints one Markdown table; full reports go to ``.cache/nc/adapt/results.json``.
+Prints one Markdown table; full reports go to ``.cache/nc/adapt/results.json`` (``--runs``).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from landsegmenter.eval.compare import compare_maps  # noqa: E402
 from landsegmenter.taxonomy.legends import get_legend  # noqa: E402
 from landsegmenter.train.adapt import adapt  # noqa: E402
 from landsegmenter.train.adapt_config import (  # noqa: E402
-    AdaptConfig, AdaptSection, ModelSection, SourceSection, TargetSection, TrainerSection,
+    AdaptConfig, AdaptSection, ModelSection, OptimSection, SourceSection, TargetSection, TrainerSection,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +77,15 @@ def config(args, method: str, selection: str, seed: int, target: list[str], outp
         source = SourceSection(store=str(args.las), subsets=SOURCE_SUBSETS)
     else:  # upper bound: the target's own map, train blocks only, on the same 10 m grid
         source = SourceSection(scene=target, labels=str(train_labels), legend=nc_data.LEGEND_KEY,
-                               sensor="landsat7_dn", gsd_m=10.0)
+                               sensor="landsat7_dn", gsd_m=10.0 if args.target_gsd == "source" else None)
     return AdaptConfig(
         source=source,
-        target=TargetSection(paths=target, sensor="landsat7_dn", normalisation=args.normalisation),
+        target=TargetSection(paths=target, sensor="landsat7_dn", normalisation=args.normalisation, gsd=args.target_gsd),
         classes=nc_data.LEGEND_KEY,
         model=ModelSection(architecture=args.architecture, width=args.width,
                            init=str(init) if init is not None else args.init),
         adapt=AdaptSection(method=method, selection=selection),
+        optim=OptimSection(lr=args.lr),
         trainer=TrainerSection(epochs=args.epochs, steps_per_epoch=max(1, args.steps // args.epochs),
                                batch_size=args.batch_size, crop=args.crop, seed=seed, device=args.device),
         output=str(output),
@@ -94,7 +95,8 @@ def config(args, method: str, selection: str, seed: int, target: list[str], outp
 def run_row(args, cfg: AdaptConfig, target: list[str], reference_test: Path, outdir: Path) -> dict:
     result = adapt(cfg, overwrite=True, progress=not args.quiet)
     mapped = map_scene(target, list(get_legend(nc_data.LEGEND_KEY).names), outdir / "map", model=cfg.output,
-                       sensor="landsat7_dn", resolution=10.0, overwrite=True, progress=False, preview=False)
+                       sensor="landsat7_dn", resolution=10.0 if args.target_gsd == "source" else None,
+                       overwrite=True, progress=False, preview=False)
     report = compare_maps(mapped.classes, reference_test, get_legend(nc_data.LEGEND_KEY))
     return {"report": report.to_dict(), "miou": report.miou, "oa": report.overall_accuracy, "kappa": report.kappa,
             "adapt_seconds": round(result.seconds, 1), "history": result.history}
@@ -106,17 +108,21 @@ def main() -> int:
     p.add_argument("--architecture", default="unet", choices=["unet", "landsegmenter"])
     p.add_argument("--init", help="LandSegmenter to start from ('default' or a model directory)")
     p.add_argument("--width", type=int, default=16, help="U-Net width (the reference uses 64)")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--lr", type=float, default=0.005, help="SGD learning rate (reference: 0.005)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=8, help="per domain")
     p.add_argument("--crop", type=int, default=96)
     p.add_argument("--normalisation", default="auto", choices=["auto", "scene"])
+    p.add_argument("--target-gsd", default="source", choices=["source", "native"],
+                   help="adapt and map the target at the source's 10 m (reference) or at its own 28.5 m")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--rows", type=int, nargs="+", default=list(DEFAULT_ROWS),
                    help=f"rows to run, by index: {', '.join(f'{i} {r[0]}' for i, r in enumerate(ROWS))} "
                         f"(default: {' '.join(map(str, DEFAULT_ROWS))}; warm starts need row 0)")
     p.add_argument("--no-upper-bound", action="store_true")
+    p.add_argument("--runs", type=Path, default=WORK, help="folder for models, maps and results.json")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args()
     if not (args.las / "zarr.json").is_file():
@@ -141,14 +147,14 @@ def main() -> int:
     started = time.perf_counter()
     for name, method, selection, start, labels in plan:
         for seed in args.seeds:
-            out = WORK / "models" / f"{len(results)}-{seed}"
+            out = args.runs / "models" / f"{len(results)}-{seed}"
             init = None if start is None else models[(start, seed)]
             cfg = config(args, method, selection, seed, target, out, labels, init)
-            results.setdefault(name, []).append(run_row(args, cfg, target, reference_test, WORK / "maps" / out.name))
+            results.setdefault(name, []).append(run_row(args, cfg, target, reference_test, args.runs / "maps" / out.name))
             models[(name, seed)] = out
             print(f"{name} seed {seed}: mIoU {results[name][-1]['miou']:.3f}", file=sys.stderr)
     print_table(results, args, time.perf_counter() - started)
-    (WORK / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+    (args.runs / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                    "rows": results}, indent=2, default=str))
     return 0
 
@@ -162,8 +168,9 @@ def cell(values: list[float]) -> str:
 def print_table(results: dict[str, list[dict]], args, seconds: float) -> None:
     names = get_legend(nc_data.LEGEND_KEY).names
     print(f"architecture {args.architecture}, {args.steps} steps per row (warm-started rows: {args.steps} more), "
-          f"batch {args.batch_size}/domain, crop {args.crop}, "
-          f"seeds {args.seeds}, target normalisation {args.normalisation} ({seconds / 60:.1f} min)\n")
+          f"batch {args.batch_size}/domain, crop {args.crop}, lr {args.lr:g}, "
+          f"seeds {args.seeds}, target normalisation {args.normalisation}, target GSD {args.target_gsd} "
+          f"({seconds / 60:.1f} min)\n")
     print("| row | mIoU % | OA % | kappa | " + " | ".join(names) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(names))
     for name, runs in results.items():

@@ -212,3 +212,15 @@ def test_the_example_config_is_valid():
     cfg = load_adapt_config(Path(__file__).resolve().parents[2] / "configs" / "adapt-example.yaml")
     check_adapt_config(cfg)
     assert cfg.source.store.endswith("build/las-mini") and cfg.target.paths[0].endswith("landsat5_tm_7band_30m.tif")
+
+
+def test_native_target_gsd_keeps_the_target_grid(small_config):
+    base = small_config(epochs=1, steps_per_epoch=1)
+    cfg = dataclasses.replace(base, output=None, target=dataclasses.replace(base.target, gsd="native"))
+    from landsegmenter.train.adapt import Adaptation
+
+    run = Adaptation(cfg, torch.device("cpu"))
+    try:
+        assert run.gsd is None and (run.target.scene.width, run.target.scene.height) == (287, 310)
+    finally:
+        run.close()

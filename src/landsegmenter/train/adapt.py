@@ -114,7 +114,8 @@ class Adaptation:
         self.class_names = list(get_legend(cfg.classes).names)
         source_info = open_source(cfg)
         t = cfg.target
-        self.target = TargetScene(t.paths, tr.crop, sensor=t.sensor, bands=t.bands, resolution=source_info.gsd_m,
+        self.gsd = source_info.gsd_m if t.gsd == "source" else None
+        self.target = TargetScene(t.paths, tr.crop, sensor=t.sensor, bands=t.bands, resolution=self.gsd,
                                   normalisation=t.normalisation)
         self.source = SourcePatches(source_info, self.target.wavelengths, cfg.classes, tr.crop)
         counts, self.dropped = self.source.class_counts(seed=tr.seed)
@@ -235,7 +236,8 @@ def adapt_report(cfg: AdaptConfig, result: AdaptResult, run: Adaptation) -> dict
             "selection": cfg.adapt.selection if cfg.adapt.method == "dpa" else None,
             "source": run.source.source.description,
             "target": list(cfg.target.paths),
-            "gsd_m": run.source.source.gsd_m,
+            "source_gsd_m": run.source.source.gsd_m,
+            "map_at_resolution": run.gsd,  # None: the target's own pixel size
             "classes": cfg.classes,
         },
         "config": dataclasses.asdict(cfg),

@@ -21,6 +21,7 @@ ARCHITECTURES = ("unet", "landsegmenter")
 METHODS = ("dpa", "source_only")
 SELECTIONS = ("entropy", "class_balanced", "confidence")
 NORMALISATIONS = ("auto", "scene")
+TARGET_GSDS = ("source", "native")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class TargetSection:
     sensor: str | None = None
     bands: list[str] | None = None
     normalisation: str = "auto"  # auto: sensor statistics when known; scene: statistics of the target
+    gsd: str = "source"  # source: read the target at the source's pixel size (reference); native: as it is
 
 
 @dataclass
@@ -144,6 +146,7 @@ def check_adapt_config(cfg: AdaptConfig) -> None:
     choice("adapt.method", cfg.adapt.method, METHODS)
     choice("adapt.selection", cfg.adapt.selection, SELECTIONS)
     choice("target.normalisation", t.normalisation, NORMALISATIONS)
+    choice("target.gsd", t.gsd, TARGET_GSDS)
     for name, value in (("trainer.epochs", tr.epochs), ("trainer.steps_per_epoch", tr.steps_per_epoch),
                         ("trainer.batch_size", tr.batch_size), ("model.width", cfg.model.width),
                         ("model.depth", cfg.model.depth)):
