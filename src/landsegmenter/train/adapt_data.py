@@ -34,6 +34,7 @@ from landsegmenter.las.store import LASStore
 from landsegmenter.taxonomy.crosswalk import index_mapping
 from landsegmenter.taxonomy.legends import get_legend
 from landsegmenter.train.augment import SWIR_START_UM, SWIR_TOLERANCE_UM, VNIR_TOLERANCE_UM, geometric
+from landsegmenter.train.scene import scene_statistics
 
 IGNORE = 255
 MIN_VALID = 0.5  # target windows with less valid area are redrawn
@@ -56,10 +57,7 @@ def matching_bands(source: Sequence[float], target: Sequence[float]) -> np.ndarr
 
 def scene_normalisation(scene: Scene, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-band (mean, std): ``auto`` the sensor's when known, else (and with ``scene``) sampled ones."""
-    if mode == "auto" and all(b.mean is not None and b.std for b in scene.bands):
-        return (np.array([b.mean for b in scene.bands], np.float32),
-                np.array([b.std for b in scene.bands], np.float32))
-    return scene.sample_statistics()
+    return scene_statistics(scene) if mode == "auto" else scene.sample_statistics()
 
 
 def pad_to(image: torch.Tensor, label: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
