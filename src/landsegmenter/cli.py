@@ -189,6 +189,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--sensor")
     p.add_argument("--bands", type=_names)
     p.add_argument("--wavelengths", type=_floats)
+    p.add_argument("--resolution", type=float, help="map --scene at this pixel size, e.g. the GSD a model was adapted at")
     p.add_argument("--device", default="cpu")
     p.add_argument("-o", "--output", required=True, help="report directory")
     p.add_argument("--overwrite", action="store_true")
@@ -229,7 +230,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         for name, fusion in variants(segmenter).items():
             reports[name] = evaluate_scene(segmenter, args.scene, args.reference, legend, out / f"map_{name}",
                                            prompts=args.classes, fusion=fusion, sensor=args.sensor, bands=args.bands,
-                                           wavelengths=args.wavelengths, device=str(device), progress=not args.quiet)
+                                           wavelengths=args.wavelengths, resolution=args.resolution,
+                                           device=str(device), progress=not args.quiet)
         title = f"{args.model} on {Path(args.scene[0]).name} vs {Path(args.reference).name}"
     write_report(reports, out, title)
     if not args.quiet:

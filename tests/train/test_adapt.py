@@ -125,6 +125,19 @@ def test_adapt_writes_a_model_that_landseg_map_uses(small_config, landsat5: str,
     areas = json.loads((tmp_path / "cli-map" / "areas.json").read_text())
     rows = areas["classes"] if isinstance(areas, dict) else areas
     assert [r["class"] for r in rows] == list(get_legend(LEGEND).names)
+    # and landseg evaluate, against a reference in the legend's codes on the 30 m grid
+    reference = tmp_path / "reference.tif"
+    with rasterio.open(landsat5) as src:
+        profile = src.profile | {"count": 1, "dtype": "uint8", "nodata": 0}
+        codes = np.where(src.read(4) > 40, 5, 6).astype(np.uint8)  # forest where NIR is bright, else water
+    with rasterio.open(reference, "w", **profile) as dst:
+        dst.write(codes, 1)
+    code = cli(["evaluate", "--scene", landsat5, "--sensor", "landsat5_dn", "--bands", ",".join(TM_BANDS),
+                "--resolution", "10", "--reference", str(reference), "--reference-legend", LEGEND,
+                "--model", str(model_dir), "-o", str(tmp_path / "eval"), "--quiet"])
+    assert code == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert list(report) == ["model"]  # one plain run: the U-Net has no fusion switch
 
 
 def test_dpa_and_source_only_differ_and_repeat(small_config):

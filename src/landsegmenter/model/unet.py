@@ -77,7 +77,6 @@ class UNetSegmenter(nn.Module):
         validate_class_names(cfg.class_names)
         self.config = cfg
         self.net = UNet(len(cfg.wavelengths), len(cfg.class_names), cfg.width, cfg.depth)
-        self.fusion = False  # no similarity head; kept so evaluation code can toggle it uniformly
 
     @property
     def class_names(self) -> list[str]:
