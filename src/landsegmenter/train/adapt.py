@@ -16,13 +16,12 @@ model directory that ``landseg map`` and ``landseg evaluate`` take as
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -171,7 +170,7 @@ class Adaptation:
         pseudo = np.zeros(len(self.class_names), np.int64)
         for i in range(tr.steps_per_epoch):
             self.set_lr(epoch * tr.steps_per_epoch + i, total)
-            with autocast(self.device, self.amp):
+            with torch.autocast(device_type=self.device.type, enabled=self.amp):
                 loss, stats = self.step_loss(ratio)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -197,19 +196,13 @@ class Adaptation:
             close_source()
 
 
-@contextlib.contextmanager
-def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
-    with torch.autocast(device_type=device.type, enabled=enabled):
-        yield
-
-
 def adapt(cfg: AdaptConfig, *, overwrite: bool = False, progress: bool = True) -> AdaptResult:
     """Run the adaptation ``cfg`` describes; writes the model to ``cfg.output`` when it is set."""
     from landsegmenter.model.zoo import resolve_device
 
     check_adapt_config(cfg)
     output = Path(cfg.output) if cfg.output else None
-    if output is not None and output.exists() and any(output.iterdir()) and not overwrite:
+    if output is not None and output.exists() and not overwrite and (output.is_file() or any(output.iterdir())):
         raise LandSegError(f"{output} exists and is not empty; pass --overwrite to replace it")
     started = time.perf_counter()
     run = Adaptation(cfg, resolve_device(cfg.trainer.device))
