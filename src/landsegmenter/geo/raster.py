@@ -45,6 +45,14 @@ def regridded(grid: Grid, resolution: float) -> Grid:
     return Grid(width, height, grid.crs, transform)
 
 
+def on_grid(src, grid: Grid, resampling: Resampling):
+    """``src`` itself when it is on ``grid``, else a ``WarpedVRT`` of it onto ``grid`` (close it after use)."""
+    if (src.width, src.height, src.transform) == (grid.width, grid.height, grid.transform):
+        return src
+    return WarpedVRT(src, crs=grid.crs or src.crs, transform=grid.transform, width=grid.width,
+                     height=grid.height, resampling=resampling)
+
+
 def open_raster(path: str):
     """``rasterio.open`` with one-line errors for missing or unreadable files.
 
@@ -156,22 +164,8 @@ class Scene:
         return grid if resolution is None else regridded(grid, resolution)
 
     def _make_readers(self, resampling: Resampling) -> dict[str, object]:
-        readers = {}
-        for path in {b.source.path for b in self.bands}:
-            ds = self._datasets[path]
-            same = (ds.width, ds.height, ds.transform) == (self.grid.width, self.grid.height, self.grid.transform)
-            if same:
-                readers[path] = ds
-            else:
-                readers[path] = WarpedVRT(
-                    ds,
-                    crs=self.grid.crs or ds.crs,
-                    transform=self.grid.transform,
-                    width=self.grid.width,
-                    height=self.grid.height,
-                    resampling=resampling,
-                )
-        return readers
+        return {path: on_grid(self._datasets[path], self.grid, resampling)
+                for path in {b.source.path for b in self.bands}}
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Physical values ``[C, h, w]`` float32 and the valid-pixel mask ``[h, w]``."""

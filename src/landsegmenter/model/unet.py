@@ -96,6 +96,10 @@ class UNetSegmenter(nn.Module):
 
     def validate(self, wavelengths: torch.Tensor | Sequence[float], class_names: Sequence[str]) -> None:
         """LandSegError unless the bands match the trained ones in order and every class is known."""
+        self._check_bands(wavelengths)
+        self.class_indices(class_names)
+
+    def _check_bands(self, wavelengths: torch.Tensor | Sequence[float]) -> None:
         validate_wavelengths(wavelengths)
         given = torch.as_tensor(wavelengths, dtype=torch.float64).tolist()
         trained = self.config.wavelengths
@@ -105,10 +109,9 @@ class UNetSegmenter(nn.Module):
                 f"this U-Net was trained on {len(trained)} bands at {', '.join(f'{w:g}' for w in trained)} µm "
                 f"(in that order); the input has {len(given)} at {', '.join(f'{w:g}' for w in given)} µm"
             )
-        self.class_indices(class_names)
 
     def forward(self, image: torch.Tensor, wavelengths: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
-        self.validate(wavelengths, class_names)
+        self._check_bands(wavelengths)
         return self.logits(image)[:, self.class_indices(class_names)]
 
     def logits(self, image: torch.Tensor) -> torch.Tensor:

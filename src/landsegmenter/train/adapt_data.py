@@ -22,19 +22,18 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from torch.utils.data import Dataset
 
 from landsegmenter.data.benchmarks import open_benchmark
 from landsegmenter.data.las_dataset import LASDataset
 from landsegmenter.errors import LandSegError
-from landsegmenter.geo.raster import Scene, open_raster
+from landsegmenter.geo.raster import Scene, on_grid, open_raster
 from landsegmenter.las.store import LASStore
 from landsegmenter.taxonomy.crosswalk import index_mapping
 from landsegmenter.taxonomy.legends import get_legend
 from landsegmenter.train.augment import SWIR_START_UM, SWIR_TOLERANCE_UM, VNIR_TOLERANCE_UM, geometric
-from landsegmenter.train.scene import scene_statistics
+from landsegmenter.train.scene import scene_statistics, standardise
 
 IGNORE = 255
 MIN_VALID = 0.5  # target windows with less valid area are redrawn
@@ -98,7 +97,9 @@ class SourcePatches:
 
     def item(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         """Whole sample ``index`` on the target bands: ``(image [C, H, W], label [H, W] output indices, subset)``."""
-        sample = self.source.dataset[index]
+        return self._on_target(self.source.dataset[index])
+
+    def _on_target(self, sample: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, str]:
         subset = sample["subset"]
         if subset not in self.bands:
             picks = matching_bands(sample["wavelengths"].tolist(), self.wavelengths)
@@ -135,7 +136,7 @@ class SourcePatches:
             indices = np.sort(np.random.default_rng(seed).choice(indices, max_items, replace=False))
         for index in indices:
             sample = self.source.dataset[int(index)]
-            _, label, subset = self.item(int(index))
+            _, label, _ = self._on_target(sample)
             counts += np.bincount(label[label != IGNORE].numpy(), minlength=len(counts))
             raw = sample["label"].numpy()
             lost = (raw != IGNORE) & (label.numpy() == IGNORE)
@@ -171,13 +172,11 @@ class ScenePatches(Dataset):
 
     def _read_labels(self, path: str) -> np.ndarray:
         """Label raster on the scene grid as contiguous class indices [H, W], 255 elsewhere."""
-        grid = self.scene.grid
         with open_raster(path) as src:
-            reader = src
-            if (src.width, src.height, src.transform) != (grid.width, grid.height, grid.transform):
-                reader = WarpedVRT(src, crs=grid.crs or src.crs, transform=grid.transform, width=grid.width,
-                                   height=grid.height, resampling=Resampling.nearest)
+            reader = on_grid(src, self.scene.grid, Resampling.nearest)
             codes = reader.read(1, masked=True)
+            if reader is not src:
+                reader.close()
         lut = np.full(65536, IGNORE, np.int64)
         lut[list(self.legend.codes)] = np.arange(len(self.legend.codes))
         filled = np.clip(np.asarray(codes.filled(0)), 0, 65535).astype(np.int64)
@@ -191,10 +190,8 @@ class ScenePatches(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         win = self.windows[index]
         data, valid = self.scene.read(win)
-        image = (data - self.mean[:, None, None]) / self.std[:, None, None]
-        image[:, ~valid] = 0.0
         label = np.where(valid, self.labels[win.toslices()], IGNORE)
-        return {"image": torch.from_numpy(image.astype(np.float32)), "label": torch.from_numpy(label),
+        return {"image": standardise(data, valid, self.mean, self.std), "label": torch.from_numpy(label),
                 "wavelengths": torch.tensor(self.scene.wavelengths, dtype=torch.float32),
                 "class_names": list(self.legend.names), "subset": "scene"}
 
@@ -234,10 +231,7 @@ class TargetScene:
             data, valid = self._read(Window(col, row, self.crop, self.crop))
             if valid.mean() >= MIN_VALID:
                 break
-        image = (data - self.mean[:, None, None]) / self.std[:, None, None]
-        image[:, ~valid] = 0.0
-        image_t, valid_t = geometric(torch.from_numpy(image.astype(np.float32)), torch.from_numpy(valid), rng)
-        return image_t, valid_t
+        return geometric(standardise(data, valid, self.mean, self.std), torch.from_numpy(valid), rng)
 
     def _read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is None:

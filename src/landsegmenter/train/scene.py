@@ -36,6 +36,13 @@ def scene_statistics(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     return scene.sample_statistics()
 
 
+def standardise(data: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """``(data - mean) / std`` per band as float32 ``[C, h, w]``, 0 where ``valid`` is False."""
+    image = (data - mean[:, None, None]) / std[:, None, None]
+    image[:, ~valid] = 0.0
+    return torch.from_numpy(image.astype(np.float32))
+
+
 def read_labels(path: str | Path, scene: Scene, n_classes: int) -> np.ndarray:
     """The label raster as uint8 [H, W]; LandSegError unless single-band, on the scene's grid, values < K or 255."""
     with open_raster(str(path)) as src:
@@ -97,11 +104,9 @@ class LabelledScene(Dataset):
         index, seed = key if isinstance(key, tuple) else (key, None)
         win = self.window(index)
         data, valid = self.scene.read(win)
-        image = (data - self.mean[:, None, None]) / self.std[:, None, None]
-        image[:, ~valid] = 0.0
         rows, cols = win.toslices()
         label = np.where(valid, self.labels[rows, cols], UNLABELLED).astype(np.int64)
-        image_t, label_t = torch.from_numpy(image.astype(np.float32)), torch.from_numpy(label)
+        image_t, label_t = standardise(data, valid, self.mean, self.std), torch.from_numpy(label)
         if seed is not None:
             a = self.augment
             image_t, label_t = geometric(image_t, label_t, np.random.default_rng(seed), None, a.flip, a.rotate90)
