@@ -40,8 +40,10 @@ from landsegmenter.eval.compare import compare_maps  # noqa: E402
 from landsegmenter.eval.metrics import Report  # noqa: E402
 from landsegmenter.taxonomy.legends import Legend, get_legend  # noqa: E402
 
-DN_SENSOR = "landsat7_dn"  # LandSegmenter and fine-tuning: low-gain DN, that entry's statistics
-TOA_SENSOR = "landsat7"  # spectral rule: reflectance units; the VRTs carry DN -> TOA reflectance
+DN_SENSOR = "landsat7_dn"  # models with per-sensor statistics: low-gain DN, that entry's statistics
+TOA_SENSOR = "landsat7"  # reflectance models and the spectral rule: the VRTs carry DN -> TOA reflectance
+FUSION_ROWS = {"off": "decoder only", "similarity": "decoder + similarity head",
+               "on": "decoder + similarity head + spectral knowledge"}
 RF_TREES = 500
 RF_SEED = 0
 # Written from the legend's class descriptions before any model was run; never tuned on results.
@@ -153,10 +155,21 @@ def score_map(bench: Benchmark, classes_tif: Path) -> Report:
     return compare_maps(classes_tif, bench.reference, bench.legend, by_index=True)
 
 
-def map_with(bench: Benchmark, model, prompts: Sequence[str], outdir: Path, sensor: str, args) -> Path:
-    result = map_scene([str(p) for p in (bench.stacks.dn if sensor == DN_SENSOR else bench.stacks.toa)],
-                       list(prompts), outdir, model=model, sensor=sensor, normalise=args.normalise,
-                       device=args.device, progress=False, overwrite=True, preview=False, confidence=False)
+def input_sensor(model) -> str:
+    """Reflectance models (and physical-value models such as the rule) read TOA reflectance, the others DN."""
+    takes_reflectance = getattr(model, "normalisation", "auto") == "reflectance" or model == "spectral-rule"
+    return TOA_SENSOR if takes_reflectance else DN_SENSOR
+
+
+def stack_of(bench: Benchmark, sensor: str) -> list[str]:
+    return [str(p) for p in (bench.stacks.dn if sensor == DN_SENSOR else bench.stacks.toa)]
+
+
+def map_with(bench: Benchmark, model, prompts: Sequence[str], outdir: Path, args, fusion: str | None = None) -> Path:
+    sensor = input_sensor(model)
+    result = map_scene(stack_of(bench, sensor), list(prompts), outdir, model=model, sensor=sensor,
+                       normalise=args.normalise, fusion=fusion, device=args.device, progress=False, overwrite=True,
+                       preview=False, confidence=False)
     return result.classes
 
 
@@ -174,13 +187,17 @@ def landsegmenter_rows(bench: Benchmark, model, method: str, tag: str, prompts: 
     """One row per prompt set and fusion setting of one model."""
     rows = []
     for prompt_name, names in prompts.items():
-        for fusion in (False, True):
-            model.fusion = fusion
+        for fusion in fusion_modes(model):
             started = time.perf_counter()
-            outdir = bench.workdir / "maps" / f"{tag}_{_prompt_key(prompt_name)}_fusion-{'on' if fusion else 'off'}"
-            report = score_map(bench, map_with(bench, model, names, outdir, DN_SENSOR, args))
-            rows.append(Row(method, prompt_name, "on" if fusion else "off", report, time.perf_counter() - started))
+            outdir = bench.workdir / "maps" / f"{tag}_{_prompt_key(prompt_name)}_fusion-{fusion}"
+            report = score_map(bench, map_with(bench, model, names, outdir, args, fusion))
+            rows.append(Row(method, prompt_name, FUSION_ROWS[fusion], report, time.perf_counter() - started))
     return rows
+
+
+def fusion_modes(model) -> list[str]:
+    """Each expert added in turn; spectral knowledge only for models that take reflectance."""
+    return ["off", "similarity", "on"] if input_sensor(model) == TOA_SENSOR else ["off", "similarity"]
 
 
 # --------------------------------------------------------------------------- methods
@@ -231,7 +248,7 @@ def random_forest(bench: Benchmark, args) -> list[Row]:
 
 def spectral_rule(bench: Benchmark, args) -> list[Row]:
     started = time.perf_counter()
-    path = map_with(bench, "spectral-rule", bench.class_names, bench.workdir / "maps" / "spectral_rule", TOA_SENSOR, args)
+    path = map_with(bench, "spectral-rule", bench.class_names, bench.workdir / "maps" / "spectral_rule", args)
     return [Row("spectral-index rule (TOA reflectance)", "class names", report=score_map(bench, path),
                 seconds=time.perf_counter() - started)]
 
@@ -243,9 +260,10 @@ def finetuned(bench: Benchmark, args) -> list[Row]:
     rows = []
     for seed in args.seeds:
         started = time.perf_counter()
+        sensor = input_sensor(base)
         model = finetune_on_labels(
-            copy.deepcopy(base), [str(p) for p in bench.stacks.dn], str(bench.label_raster), bench.class_names,
-            sensor=DN_SENSOR, steps=args.finetune_steps, seed=seed, device=args.device,
+            copy.deepcopy(base), stack_of(bench, sensor), str(bench.label_raster), bench.class_names,
+            sensor=sensor, steps=args.finetune_steps, seed=seed, device=args.device,
         )
         model = model.to(args.device).eval()
         model.fingerprint = f"{getattr(base, 'fingerprint', args.model)}+finetuned-seed{seed}-steps{args.finetune_steps}"
@@ -263,7 +281,7 @@ def seed_means(rows: list[Row], seeds: Sequence[int]) -> list[Row]:
     if len(seeds) < 2:
         return []
     means = []
-    for fusion in ("off", "on"):
+    for fusion in dict.fromkeys(r.fusion for r in rows):
         reports = [r.report for r in rows if r.fusion == fusion and r.report is not None]
         if len(reports) < 2:
             continue
@@ -323,8 +341,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prompts", nargs="+", choices=("names", "descriptive"), default=["names", "descriptive"])
     parser.add_argument("--untrained-floor", choices=("tiny", "default"), default=None,
                         help="also score an untrained build of this preset (a sanity floor)")
-    parser.add_argument("--normalise", choices=("auto", "sensor", "scene"), default="auto",
-                        help="LandSegmenter input normalisation (auto: the landsat7_dn entry's statistics)")
+    parser.add_argument("--normalise", choices=("auto", "sensor", "scene", "reflectance"), default="auto",
+                        help="LandSegmenter input normalisation (auto: as the model was trained)")
     parser.add_argument("--skip", nargs="+", default=[], choices=("zero-shot", "random-forest", "spectral-rule",
                                                                  "finetuned"), help="rows to leave out")
     parser.add_argument("--device", default="cpu")

@@ -32,8 +32,12 @@ def _add_map(sub) -> None:
     p.add_argument("--sensor", help="sensor of the scene (see 'landseg sensors'), for band names, wavelengths, scaling")
     p.add_argument("--bands", type=_names, help="bands to use, by name, e.g. B02,B03,B04,B08")
     p.add_argument("--wavelengths", type=_floats, help="centre wavelength (µm) of each band used, instead of --sensor")
-    p.add_argument("--normalise", default="auto", choices=["auto", "sensor", "scene"],
-                   help="per-band statistics: the sensor's, or sampled from the scene (auto: sensor when known)")
+    p.add_argument("--normalise", default="auto", choices=["auto", "sensor", "scene", "reflectance"],
+                   help="per-band statistics: the sensor's, sampled from the scene, or the global reflectance ones "
+                   "(auto: as the model was trained, else the sensor's when known)")
+    p.add_argument("--fusion", choices=["on", "off", "similarity", "knowledge"],
+                   help="confidence-guided fusion of the decoder with the similarity head and the spectral-knowledge "
+                   "expert: on (every expert the model can use), off (decoder alone), or one expert (default: as saved)")
     p.add_argument("--tile-size", type=int, default=512, help="tile edge in pixels (multiple of 32)")
     p.add_argument("--overlap", type=int, default=32, help="overlap between neighbouring tiles in pixels")
     p.add_argument("--batch-size", type=int, default=4)
@@ -94,6 +98,7 @@ def _run_map(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         normalise=args.normalise,
+        fusion=args.fusion,
         confidence=not args.no_confidence,
         preview=not args.no_preview,
         overwrite=args.overwrite,
@@ -111,10 +116,18 @@ def _run_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def _map_scaled_out(scene: list[str], classes, output, *, args: argparse.Namespace, **options):
+def _map_scaled_out(scene: list[str], classes, output, *, args: argparse.Namespace, fusion: str | None, **options):
     """``landseg map`` with --workers/--scheduler, STAC inputs or a target grid: blocks as Dask tasks."""
     from landsegmenter.geo.stac import SourceScene
     from landsegmenter.infer.mosaic import map_sources, stac_sources
+    from landsegmenter.model.landsegmenter import set_fusion_mode
+    from landsegmenter.model.zoo import load_segmenter, resolve_device
+
+    if fusion is not None:  # the workers get the model with its fusion set
+        options["model"] = load_segmenter(options["model"], resolve_device(options["device"]))
+        if not hasattr(options["model"], "fusion"):
+            raise LandSegError(f"model {args.model} has no fusion to switch")
+        set_fusion_mode(options["model"], fusion)
 
     if scene:
         sources = [SourceScene(id=scene[0], paths=tuple(scene))]
@@ -184,7 +197,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--scene", nargs="+", help="scene raster(s) to map, instead of --data")
     p.add_argument("--reference", help="reference land-cover raster for --scene")
-    p.add_argument("--reference-legend", help="legend key of the reference (see the taxonomy registry)")
+    p.add_argument("--reference-legend", help="legend of the reference: a registry key (e.g. esa_worldcover_2021), a "
+                   "legend JSON (value, name, color per class) or a legend YAML in the registry's schema")
     p.add_argument("--classes", type=_names, help="class prompts, one per reference class in legend order")
     p.add_argument("--sensor")
     p.add_argument("--bands", type=_names)
@@ -222,11 +236,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                                                  limit=args.limit, progress=not args.quiet)
         title = f"{args.model} on {args.data} ({args.split})"
     else:
-        from landsegmenter.taxonomy.legends import get_legend
+        from landsegmenter.taxonomy.legends import legend_from_spec
 
         if not (args.reference and args.reference_legend):
             raise LandSegError("--scene needs --reference and --reference-legend")
-        legend = get_legend(args.reference_legend)
+        legend = legend_from_spec(args.reference_legend)
         for name, fusion in variants(segmenter).items():
             reports[name] = evaluate_scene(segmenter, args.scene, args.reference, legend, out / f"map_{name}",
                                            prompts=args.classes, fusion=fusion, sensor=args.sensor, bands=args.bands,

@@ -25,6 +25,8 @@ import torch
 from torch.utils.data import Dataset
 
 from landsegmenter.errors import LandSegError
+from landsegmenter.geo.reflectance import is_reflective, reflectance_stats
+from landsegmenter.geo.sensors import get_sensor
 from landsegmenter.las.store import SPLIT_CODES, LASStore, SubsetStore, sample_id
 
 IGNORE_INDEX = 255
@@ -40,6 +42,7 @@ class LASDataset(Dataset):
         subsets: Sequence[str] | None = None,
         splits: Sequence[str] = ("train",),
         include_low_quality: bool = False,
+        normalisation: str = "auto",
     ) -> None:
         self.root = Path(root)
         unknown = sorted(set(splits) - set(SPLIT_CODES))
@@ -56,7 +59,7 @@ class LASDataset(Dataset):
                 continue
             rows = _rows_in_splits(sub, splits)
             if len(rows):
-                self._tables.append(_table(sub))
+                self._tables.append(_table(sub, normalisation))
                 items.append(np.stack([np.full(len(rows), len(self.subsets)), rows], axis=1))
                 self.subsets.append(name)
         self._items = np.concatenate(items) if items else np.zeros((0, 2), dtype=np.int64)
@@ -155,18 +158,33 @@ def _padded(batch: Sequence[dict[str, Any]], c: int, h: int, w: int, k: int) -> 
     return image, label, wavelengths, band_mask, class_mask
 
 
+def _statistics(info: dict[str, Any], normalisation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band (mean, std): the stored ones (``auto``), or for reflective bands the global reflectance
+    statistics (``reflectance``); the units are the subset's sensor's."""
+    bands = info["bands"]
+    mean, std = np.array(bands["mean"], np.float64), np.array(bands["std"], np.float64)
+    if normalisation == "auto":
+        return mean, std
+    if normalisation != "reflectance":
+        raise LandSegError(f"LAS normalisation must be auto or reflectance, got {normalisation!r}")
+    units = bands.get("units") or get_sensor(info["sensor"]).units
+    reflective = np.array([is_reflective(units, w) for w in bands["wavelengths"]])
+    global_mean, global_std = reflectance_stats(bands["wavelengths"])
+    return np.where(reflective, global_mean, mean), np.where(reflective, global_std, std)
+
+
 def _rows_in_splits(sub: SubsetStore, splits: Sequence[str]) -> np.ndarray:
     codes = [SPLIT_CODES[s] for s in splits]
     split = sub.array("split")[: sub.count]
     return np.flatnonzero(np.isin(split, codes))
 
 
-def _table(sub: SubsetStore) -> dict[str, Any]:
+def _table(sub: SubsetStore, normalisation: str) -> dict[str, Any]:
     """Per-subset constants and small per-sample arrays, read once."""
     info = sub.info
     bands = info["bands"]
     scale, offset = np.array(bands["scale"]), np.array(bands["offset"])
-    mean, std = np.array(bands["mean"]), np.array(bands["std"])
+    mean, std = _statistics(info, normalisation)
     n = sub.count
     return {
         "a": (scale / std).astype(np.float32)[:, None, None],  # stored -> normalised in one multiply-add

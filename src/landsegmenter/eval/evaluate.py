@@ -1,9 +1,8 @@
 """Evaluating a segmenter on a benchmark dataset or on a scene with a reference map."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -13,27 +12,20 @@ from landsegmenter.errors import LandSegError
 from landsegmenter.eval.compare import compare_maps
 from landsegmenter.eval.metrics import ConfusionMatrix, Report, report
 from landsegmenter.infer.mapper import map_scene
+from landsegmenter.model.landsegmenter import fusion_set
 from landsegmenter.model.protocol import Segmenter
 from landsegmenter.taxonomy.legends import Legend
 
 
-@contextmanager
-def fusion_set(segmenter: Segmenter, enabled: bool | None) -> Iterator[None]:
-    """Temporarily switch a model's confidence-guided fusion (no-op for models without it)."""
-    if enabled is None or not hasattr(segmenter, "fusion"):
-        yield
-        return
-    before = segmenter.fusion
-    segmenter.fusion = enabled
-    try:
-        yield
-    finally:
-        segmenter.fusion = before
-
-
-def variants(segmenter: Segmenter) -> dict[str, bool | None]:
-    """``fusion_off``/``fusion_on`` for models with the switch, one plain run otherwise."""
-    return {"fusion_off": False, "fusion_on": True} if hasattr(segmenter, "fusion") else {"model": None}
+def variants(segmenter: Segmenter) -> dict[str, str | None]:
+    """The decoder alone, with the similarity head, and with every expert (when that adds the
+    spectral-knowledge one) for models with fusion; one plain run otherwise."""
+    if not hasattr(segmenter, "fusion"):
+        return {"model": None}
+    runs = {"fusion_off": "off", "fusion_on": "on"}
+    if getattr(segmenter, "normalisation", "auto") == "reflectance":
+        runs = {"fusion_off": "off", "fusion_similarity": "similarity", "fusion_on": "on"}
+    return runs
 
 
 def _prompts(class_names: Sequence[str], prompts: Sequence[str] | None) -> list[str]:
@@ -86,7 +78,7 @@ def evaluate_scene(
     outdir: Path,
     *,
     prompts: Sequence[str] | None = None,
-    fusion: bool | None = None,
+    fusion: str | bool | None = None,
     **map_options,
 ) -> Report:
     """Map ``scene`` with the legend's class names (or ``prompts``) and compare with ``reference``."""

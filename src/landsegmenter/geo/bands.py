@@ -34,6 +34,7 @@ class BandSpec:
     offset: float
     mean: float | None  # default normalisation (None: use scene statistics)
     std: float | None
+    units: str | None = None  # of the physical value, e.g. "reflectance" (None: unknown)
 
 
 def resolve_bands(
@@ -150,4 +151,5 @@ def _spec(fb: FileBand, name: str, sensor: Sensor | None, explicit_wavelength: f
         scale, offset = 1.0, 0.0
     mean = sensor_band.mean if sensor_band is not None else None
     std = sensor_band.std if sensor_band is not None else None
-    return BandSpec(fb, name, float(wavelength), scale, offset, mean, std)
+    units = sensor.units if sensor is not None else None
+    return BandSpec(fb, name, float(wavelength), scale, offset, mean, std, units)

@@ -17,6 +17,7 @@ from rasterio.windows import Window
 
 from landsegmenter.errors import LandSegError
 from landsegmenter.geo.bands import WAVELENGTH_TAGS, BandSpec, FileBand, resolve_bands
+from landsegmenter.geo.reflectance import band_statistics
 from landsegmenter.geo.sensors import Sensor
 
 
@@ -207,6 +208,10 @@ class Scene:
         mean = sums / count
         std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
         return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+
+    def statistics(self, mode: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+        """Per-band (mean, std) of physical values for ``(x - mean) / std``; see :func:`band_statistics`."""
+        return band_statistics(self.bands, mode, self.sample_statistics)
 
     def close(self) -> None:
         for reader in getattr(self, "_readers", {}).values():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +21,13 @@ import landsegmenter
 from landsegmenter.errors import LandSegError
 from landsegmenter.geo.cog import create_partial, publish_cog
 from landsegmenter.geo.raster import Scene
+from landsegmenter.geo.reflectance import NORMALISATIONS, is_reflective
 from landsegmenter.infer.blender import NODATA, Blender
 from landsegmenter.infer.reports import class_areas, write_area_tables, write_preview
 from landsegmenter.infer.rundir import RunDir, fingerprint
 from landsegmenter.infer.strips import StripWriter
 from landsegmenter.infer.tiling import Tile, TileLayout, check_tiling
+from landsegmenter.model.landsegmenter import fusion_set
 from landsegmenter.model.protocol import Segmenter
 from landsegmenter.model.zoo import load_segmenter, resolve_device
 from landsegmenter.taxonomy.classes import parse_class_names
@@ -70,6 +73,7 @@ def map_scene(
     batch_size: int = 4,
     device: str = "cpu",
     normalise: str = "auto",
+    fusion: str | None = None,
     confidence: bool = True,
     preview: bool = True,
     overwrite: bool = False,
@@ -82,7 +86,8 @@ def map_scene(
     ``confidence.tif`` (blended top-class probability in percent), ``areas.csv``/``areas.json``,
     ``preview.png`` and ``run.json``. ``resume=True`` continues an interrupted run.
     ``resolution`` maps the scene resampled (bilinear) to that pixel size, e.g. the
-    GSD a model was adapted at.
+    GSD a model was adapted at. ``fusion`` (off, similarity, knowledge, on) sets a
+    LandSegmenter's confidence-guided fusion for this run (default: as the model is).
     """
     started = time.perf_counter()
     class_names = check_map_options(classes, classes_file, tile_size, overlap, batch_size, normalise)
@@ -90,12 +95,15 @@ def map_scene(
     dev = resolve_device(device)
     with gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths, resolution=resolution) as stack:
         segmenter = load_segmenter(model, dev)
-        class_names = model_class_names(class_names, segmenter)
-        stats = checked_model_inputs(stack, segmenter, class_names, normalise)
-        run.prepare(overwrite=overwrite, resume=resume)
-        job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
-        model_seconds, tiles_run = job.run(batch_size, resume, progress)
-        result = job.publish(confidence, preview, time.perf_counter() - started, model_seconds, tiles_run)
+        if fusion is not None and not hasattr(segmenter, "fusion"):
+            raise LandSegError(f"model {model if isinstance(model, str) else type(model).__name__} has no fusion to switch")
+        with fusion_set(segmenter, fusion):
+            class_names = model_class_names(class_names, segmenter)
+            stats = checked_model_inputs(stack, segmenter, class_names, normalise)
+            run.prepare(overwrite=overwrite, resume=resume)
+            job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
+            model_seconds, tiles_run = job.run(batch_size, resume, progress)
+            result = job.publish(confidence, preview, time.perf_counter() - started, model_seconds, tiles_run)
     return result
 
 
@@ -107,8 +115,8 @@ def check_map_options(classes, classes_file, tile_size: int, overlap: int, batch
     check_tiling(tile_size, overlap)
     if batch_size < 1:
         raise LandSegError(f"batch size must be at least 1, got {batch_size}")
-    if normalise not in ("auto", "sensor", "scene"):
-        raise LandSegError(f"unknown normalisation {normalise!r}: use auto, sensor or scene")
+    if normalise not in NORMALISATIONS:
+        raise LandSegError(f"unknown normalisation {normalise!r}: use {', '.join(NORMALISATIONS)}")
     return class_names
 
 
@@ -126,7 +134,24 @@ def checked_model_inputs(stack: Scene, segmenter: Segmenter, class_names: list[s
     validate = getattr(segmenter, "validate", None)
     if validate is not None:
         validate(stack.wavelengths, class_names)
-    return normalisation_stats(stack, segmenter, normalise)
+    stats = normalisation_stats(stack, segmenter, normalise)
+    check_knowledge_inputs(stack, segmenter, normalise)
+    return stats
+
+
+def check_knowledge_inputs(stack: Scene, segmenter: Segmenter, normalise: str) -> None:
+    """The spectral-knowledge expert reads reflectance back from its input: switch it off, and say so,
+    when this run does not give it globally normalised reflectance."""
+    if not getattr(segmenter, "knowledge", False):
+        return
+    mode = getattr(segmenter, "normalisation", "auto") if normalise == "auto" else normalise
+    units = sorted({b.units or "unknown units" for b in stack.bands if not is_reflective(b.units, b.wavelength)})
+    if mode == "reflectance" and not units:
+        return
+    why = f"bands in {', '.join(units)}" if units else f"--normalise {normalise}"
+    print(f"landseg: note: the spectral-knowledge expert needs reflectance inputs ({why}); it is off for this run",
+          file=sys.stderr)
+    segmenter.knowledge = False
 
 
 def gdal_env() -> rasterio.Env:
@@ -139,21 +164,15 @@ def gdal_env() -> rasterio.Env:
 def normalisation_stats(stack: Scene, segmenter: Segmenter, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-band (mean, std) for ``(x - mean) / std``; None for models that take physical values.
 
-    ``auto``: the model's recorded ``normalisation`` if it has one, else the sensor's statistics
-    when every band has them, else statistics sampled from the scene.
+    ``auto``: the model's recorded ``normalisation`` (e.g. ``reflectance``: one global reflectance
+    normalisation) if it has one, else the sensor's statistics when every band has them, else
+    statistics sampled from the scene (see :meth:`Scene.statistics`).
     """
     if not getattr(segmenter, "normalise", True):
         return None
-    if mode == "auto":  # a model adapted with scene statistics asks for them again
+    if mode == "auto":
         mode = getattr(segmenter, "normalisation", "auto")
-    known = all(b.mean is not None and b.std for b in stack.bands)
-    if mode == "sensor" and not known:
-        raise LandSegError("no sensor statistics for these bands: pass --sensor, or --normalise scene")
-    if mode == "scene" or not known:
-        return stack.sample_statistics()
-    mean = np.array([b.mean for b in stack.bands], np.float32)
-    std = np.array([b.std for b in stack.bands], np.float32)
-    return mean, std
+    return stack.statistics(mode)
 
 
 class MappingJob:
@@ -312,6 +331,8 @@ class MappingJob:
             "classes": [{"index": i, "name": n, "color": "#%02X%02X%02X" % c}
                         for i, (n, c) in enumerate(zip(self.class_names, self.colors))],
             "model": str(getattr(self.segmenter, "fingerprint", type(self.segmenter).__name__)),
+            "fusion": {expert: bool(getattr(self.segmenter, switch)) for expert, switch in
+                       (("similarity", "fusion"), ("knowledge", "knowledge")) if hasattr(self.segmenter, switch)},
             "tile_size": self.layout.tile,
             "overlap": self.layout.overlap,
             "tiles": result.tiles,

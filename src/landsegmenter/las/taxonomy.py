@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from landsegmenter.errors import LandSegError
 from landsegmenter.las.manifest import LabelSpec
-from landsegmenter.taxonomy.legends import Legend, get_legend, legend_from_dict, load_legend_file, normalize_name
+from landsegmenter.taxonomy.legends import Legend, legend_from_dict, legend_from_spec, normalize_name
 
 WATER_NAMES = frozenset(
     normalize_name(n)
@@ -50,12 +48,8 @@ class Taxonomy:
 def resolve_taxonomy(spec: LabelSpec) -> Taxonomy:
     """The legend named by a manifest's ``label: legend:`` and the taxonomy key to record."""
     legend = spec.legend
-    if isinstance(legend, str) and Path(legend).is_absolute():
-        if not Path(legend).is_file():
-            raise LandSegError(f"legend file not found: {legend}")
-        resolved = load_legend_file(legend)
-    elif isinstance(legend, str):
-        resolved = get_legend(legend)
+    if isinstance(legend, str):
+        resolved = legend_from_spec(legend)
     else:
         resolved = legend_from_dict(legend, "inline legend")
     return Taxonomy(spec.taxonomy or resolved.key, resolved)

@@ -1,8 +1,9 @@
 r"""Class-wise confidence-guided fusion of decoder and similarity scores.
 
 On an unseen taxonomy the decoder may never pick some classes, or pick them
-with little confidence. The text-aligned similarity head gives a second
-opinion; this rule hands a class over to it in proportion to how unsure the
+with little confidence. A second expert gives another opinion (the text-aligned
+similarity head, or the spectral knowledge of :mod:`landsegmenter.model.knowledge`,
+which speaks only for the classes it knows); this rule hands a class over to it in proportion to how unsure the
 decoder is about that class. Everything is computed per image (tile) ``b``:
 
 - ``P = softmax_k(decoder_logits)``, ``Q = softmax_k(similarity_logits)``.
@@ -68,11 +69,16 @@ def _probabilities(logits: torch.Tensor) -> torch.Tensor:
 
 
 def class_weights(
-    decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, threshold: float = 0.7, min_area: float = 0.0
+    decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, threshold: float = 0.7, min_area: float = 0.0,
+    available: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Per-image class weights w [B, K] from two [B, K, H, W] logit maps (see module docstring)."""
+    """Per-image class weights w [B, K] from two [B, K, H, W] logit maps (see module docstring);
+    ``available`` [K] bool: the classes the second expert has an opinion on (default: all)."""
     p, q = _probabilities(decoder_logits), _probabilities(similarity_logits)
-    return fusion_weights(class_confidence(p), class_presence(q, min_area), threshold)
+    present = class_presence(q, min_area)
+    if available is not None:
+        present = present & available.to(present.device)[None]
+    return fusion_weights(class_confidence(p), present, threshold)
 
 
 def fuse_logits(decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -101,13 +107,16 @@ class ConfidenceGuidedFusion(nn.Module):
         self.enabled = enabled
 
     def forward(
-        self, decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, region: tuple[int, int] | None = None
+        self, decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, region: tuple[int, int] | None = None,
+        available: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Fuse two [B, K, H, W] maps; ``region`` (h, w): only the top-left h x w pixels
-        (the unpadded image) count for the class confidences and presence."""
+        (the unpadded image) count for the class confidences and presence; ``available`` [K]:
+        the classes the second map has an opinion on."""
         if not self.enabled:
             return decoder_logits
         h, w = region if region is not None else decoder_logits.shape[-2:]
         inside = (..., slice(0, h), slice(0, w))
-        weights = class_weights(decoder_logits[inside], similarity_logits[inside], self.threshold, self.min_area)
+        weights = class_weights(decoder_logits[inside], similarity_logits[inside], self.threshold, self.min_area,
+                                available)
         return fuse_logits(decoder_logits, similarity_logits, weights)

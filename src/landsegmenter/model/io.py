@@ -44,7 +44,7 @@ WEIGHTS_FILE = "model.safetensors"
 CLIP_VOCAB_FILE = "clip_vocab.bpe"
 TEXT_ENCODER_PREFIX = "prompter.encoder."
 ARCHITECTURES = ("landsegmenter", "unet")
-NORMALISATIONS = ("auto", "scene")
+NORMALISATIONS = ("auto", "scene", "reflectance")
 Model = LandSegmenter | UNetSegmenter
 
 
@@ -110,7 +110,7 @@ def _landsegmenter_meta(model: LandSegmenter, directory: Path) -> dict[str, Any]
         text_cfg = dataclasses.replace(cfg.text, clip_vocab=CLIP_VOCAB_FILE, clip_weights=None)
     elif cfg.text.encoder == "clip":
         text_cfg = dataclasses.replace(cfg.text, clip_weights=None)
-    saved_cfg = dataclasses.replace(cfg, text=text_cfg, fusion=model.fusion)
+    saved_cfg = dataclasses.replace(cfg, text=text_cfg, fusion=model.fusion, knowledge=model.knowledge)
     meta: dict[str, Any] = {"text_encoder_stored": not text_encoder_is_packaged(cfg), "config": config_to_dict(saved_cfg)}
     if text_encoder_is_packaged(cfg):
         meta["text_encoder_sha256"] = sha256_file(packaged_text_weights())

@@ -5,6 +5,8 @@ class names --TextPrompter--> K prompt tokens + K frozen text embeddings
 decoder(embedding, skips, tokens)        -> decoder logits    [B, K, H, W]
 similarity_head(embedding, skip, text)   -> similarity logits [B, K, H, W]
 fusion(decoder logits, similarity logits) -> logits           [B, K, H, W]
+knowledge(reflectance, class names)      -> spectral logits   [B, K, H, W] (known classes only)
+fusion(logits, spectral logits)          -> logits           [B, K, H, W]
 
 At inference both heads are fused at the decoder's stride-4 resolution and the
 result is upsampled bilinearly; ``forward_train`` returns both heads at input
@@ -13,16 +15,19 @@ resolution.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from landsegmenter.errors import LandSegError
+from landsegmenter.geo.reflectance import reflectance_stats
 from landsegmenter.model.decoder import DecoderConfig, VisionTextDecoder
 from landsegmenter.model.fusion import ConfidenceGuidedFusion
+from landsegmenter.model.knowledge import SpectralKnowledge
 from landsegmenter.model.image_encoder import ImageEncoder, ImageEncoderConfig, ImageFeatures
 from landsegmenter.model.similarity_head import SimilarityHead
 from landsegmenter.model.text_prompter import Prompts, TextConfig, TextPrompter, build_text_encoder, prompt_name
@@ -40,6 +45,7 @@ class LandSegmenterConfig:
     fusion: bool = True
     fusion_threshold: float = 0.7
     fusion_min_area: float = 0.0
+    knowledge: bool = False  # spectral knowledge as a second fusion expert (needs reflectance inputs)
 
 
 class TrainOutputs(NamedTuple):
@@ -53,8 +59,12 @@ class LandSegmenter(nn.Module):
     H and W need not be multiples of 32: the image is zero-padded at the bottom
     and right (zero is the value of a masked pixel after normalisation) and the
     logits are cropped back. ``model.fusion = False`` returns the decoder
-    logits alone, so the effect of the confidence-guided fusion can be measured.
+    logits alone, so the effect of the confidence-guided fusion can be measured;
+    ``model.knowledge`` switches the spectral-knowledge expert, which needs a model
+    whose ``normalisation`` is ``reflectance`` (it recovers reflectance from its input).
     """
+
+    normalisation = "auto"
 
     def __init__(self, cfg: LandSegmenterConfig, text_encoder: nn.Module | None = None) -> None:
         super().__init__()
@@ -68,6 +78,8 @@ class LandSegmenter(nn.Module):
         self.fusion_rule = ConfidenceGuidedFusion(
             cfg.fusion_threshold, cfg.fusion_min_area, enabled=cfg.fusion and cfg.similarity_head
         )
+        self.knowledge_expert = SpectralKnowledge()
+        self.knowledge_rule = ConfidenceGuidedFusion(cfg.fusion_threshold, cfg.fusion_min_area, enabled=cfg.knowledge)
 
     @property
     def fusion(self) -> bool:
@@ -78,6 +90,14 @@ class LandSegmenter(nn.Module):
         if enabled and self.similarity_head is None:
             raise LandSegError("this model has no similarity head, so confidence-guided fusion cannot be enabled")
         self.fusion_rule.enabled = bool(enabled)
+
+    @property
+    def knowledge(self) -> bool:
+        return self.knowledge_rule.enabled
+
+    @knowledge.setter
+    def knowledge(self, enabled: bool) -> None:
+        self.knowledge_rule.enabled = bool(enabled)
 
     def validate(self, wavelengths: torch.Tensor | Sequence[float], class_names: Sequence[str]) -> None:
         """LandSegError when the classes or bands cannot be served (empty, blank, duplicate, bad wavelength)."""
@@ -115,14 +135,59 @@ class LandSegmenter(nn.Module):
         features, prompts = self._features(image, wavelengths, class_names)
         size, padded = tuple(image.shape[-2:]), padded_size(image.shape[-2:])
         logits = self.decoder(features.embedding, features.high_res, prompts.tokens)  # stride 4
+        # Fusing at stride 4 costs 1/16 of fusing at full resolution and gives the same maps up to interpolation.
+        region = (math.ceil(size[0] / 4), math.ceil(size[1] / 4))
         if self.fusion:
-            # Fusing at stride 4 costs 1/16 of fusing at full resolution and gives the same maps up to interpolation.
             similarity_logits = self.similarity_head(
                 features.embedding, features.high_res[1], prompts.text, output_size=tuple(logits.shape[-2:])
             )
-            region = (math.ceil(size[0] / 4), math.ceil(size[1] / 4))
             logits = self.fusion_rule(logits, similarity_logits, region=region)
+        if self.knowledge and self.normalisation == "reflectance":
+            spectral_logits, known = self.knowledge_expert(
+                reflectance_at(image, wavelengths, tuple(logits.shape[-2:])), wavelengths, class_names, self.prompter
+            )
+            logits = self.knowledge_rule(logits, spectral_logits, region=region, available=known)
         return crop(F.interpolate(logits, size=padded, mode="bilinear", align_corners=False), size)
+
+
+def reflectance_at(image: torch.Tensor, wavelengths: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Reflectance from a globally normalised image [B, C, H, W], area-averaged onto ``size``
+    (the zero padding of the image reads as the mean reflectance, outside the fused region)."""
+    mean, std = (torch.from_numpy(v).to(image.device).view(1, -1, 1, 1)
+                 for v in reflectance_stats(torch.as_tensor(wavelengths).tolist()))
+    reflectance = pad_to_multiple(image.float(), PAD_MULTIPLE) * std + mean
+    return F.adaptive_avg_pool2d(reflectance, size)
+
+
+FUSION_MODES = ("off", "similarity", "knowledge", "on")
+
+
+def set_fusion_mode(model: LandSegmenter, mode: str) -> None:
+    """``off``: the decoder alone; ``similarity``/``knowledge``: fused with that expert; ``on``: with
+    every expert the model can use (the similarity head if it has one; spectral knowledge if it
+    takes reflectance)."""
+    if mode not in FUSION_MODES:
+        raise LandSegError(f"fusion must be one of {', '.join(FUSION_MODES)}, got {mode!r}")
+    takes_reflectance = model.normalisation == "reflectance"
+    if mode == "knowledge" and not takes_reflectance:
+        raise LandSegError("this model was not trained on reflectance inputs, so it has no spectral-knowledge expert")
+    model.fusion = mode == "similarity" or (mode == "on" and model.similarity_head is not None)
+    model.knowledge = mode == "knowledge" or (mode == "on" and takes_reflectance)
+
+
+@contextmanager
+def fusion_set(segmenter: nn.Module, mode: str | bool | None) -> Iterator[None]:
+    """Temporarily set a model's fusion mode (see ``set_fusion_mode``; True/False: on/off);
+    a no-op for models without fusion."""
+    if mode is None or not hasattr(segmenter, "fusion"):
+        yield
+        return
+    before = (segmenter.fusion, segmenter.knowledge)
+    set_fusion_mode(segmenter, {True: "on", False: "off"}.get(mode, mode))
+    try:
+        yield
+    finally:
+        segmenter.fusion, segmenter.knowledge = before
 
 
 def padded_size(size: Sequence[int], multiple: int = PAD_MULTIPLE) -> tuple[int, int]:

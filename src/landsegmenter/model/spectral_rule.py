@@ -76,26 +76,36 @@ class SpectralIndexRule(torch.nn.Module):
     def forward(self, image: torch.Tensor, wavelengths: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
         wl = [float(w) for w in wavelengths]
         self.validate(wl, class_names)
-        features = self._features(image, wl)  # [B, 3, H, W]
-        scales = torch.tensor(SCALES, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
-        scores = []
-        for name in class_names:
-            proto = torch.tensor(CONCEPTS[concept_of(name)][1], dtype=image.dtype, device=image.device)
-            scores.append(-(((features - proto.view(1, 3, 1, 1)) / scales) ** 2).sum(dim=1))
-        return torch.stack(scores, dim=1)
+        return concept_scores(spectral_features(image, wl), [concept_of(name) for name in class_names])
 
-    @staticmethod
-    def _features(x: torch.Tensor, wl: list[float]) -> torch.Tensor:
-        def band(name: str) -> torch.Tensor | None:
-            i = _band_index(wl, *BANDS[name])
-            return None if i is None else x[:, i]
 
-        red, nir, green, swir, blue = (band(n) for n in ("red", "nir", "green", "swir1", "blue"))
-        eps = 1e-6
-        ndvi = (nir - red) / (nir + red + eps)
-        wet_a = green if green is not None else red
-        wet_b = swir if swir is not None else nir
-        water = (wet_a - wet_b) / (wet_a + wet_b + eps)
-        visible = [b for b in (blue, green, red) if b is not None]
-        brightness = torch.stack(visible).mean(dim=0)
-        return torch.stack([ndvi.clamp(-1, 1), water.clamp(-1, 1), brightness], dim=1)
+def has_rule_bands(wavelengths: Sequence[float]) -> bool:
+    """Whether the bands include the red and near-infrared bands the rule needs."""
+    wl = [float(w) for w in wavelengths]
+    return all(_band_index(wl, *BANDS[name]) is not None for name in ("red", "nir"))
+
+
+def concept_scores(features: torch.Tensor, concepts: Sequence[str]) -> torch.Tensor:
+    """Negative scaled squared distance to each concept's prototype: features [B, 3, H, W] -> [B, K, H, W]."""
+    scales = torch.tensor(SCALES, dtype=features.dtype, device=features.device).view(1, 3, 1, 1)
+    protos = torch.tensor([CONCEPTS[c][1] for c in concepts], dtype=features.dtype, device=features.device)
+    diff = (features[:, None] - protos[None, :, :, None, None]) / scales[:, None]  # [B, K, 3, H, W]
+    return -(diff ** 2).sum(dim=2)
+
+
+def spectral_features(x: torch.Tensor, wl: Sequence[float]) -> torch.Tensor:
+    """(NDVI, water index, visible brightness) of reflectance [B, C, H, W] -> [B, 3, H, W]."""
+
+    def band(name: str) -> torch.Tensor | None:
+        i = _band_index(wl, *BANDS[name])
+        return None if i is None else x[:, i]
+
+    red, nir, green, swir, blue = (band(n) for n in ("red", "nir", "green", "swir1", "blue"))
+    eps = 1e-6
+    ndvi = (nir - red) / (nir + red + eps)
+    wet_a = green if green is not None else red
+    wet_b = swir if swir is not None else nir
+    water = (wet_a - wet_b) / (wet_a + wet_b + eps)
+    visible = [b for b in (blue, green, red) if b is not None]
+    brightness = torch.stack(visible).mean(dim=0)
+    return torch.stack([ndvi.clamp(-1, 1), water.clamp(-1, 1), brightness], dim=1)

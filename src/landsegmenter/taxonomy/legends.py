@@ -382,6 +382,19 @@ def resolve_key(key: str) -> str:
         raise LandSegError(f"unknown legend '{key}'; known legends: {', '.join(list_legends())}") from None
 
 
+LEGEND_FILE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def legend_from_spec(spec: str | Path) -> Legend:
+    """A legend file (``*.json`` sidecar, or YAML in the registry's schema) or a registered key."""
+    path = Path(spec)
+    if path.suffix.lower() in LEGEND_FILE_SUFFIXES or path.is_file():
+        if not path.is_file():
+            raise LandSegError(f"legend file not found: {spec}")
+        return load_legend_file(path)
+    return get_legend(str(spec))
+
+
 def get_legend(key: str) -> Legend:
     """A registered legend by key or alias, e.g. ``"esa_worldcover_2021"`` or ``"dw"``."""
     return _registry()[resolve_key(key)]

@@ -28,6 +28,7 @@ EXTRA_TEMPLATES = (
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
 SCHEDULES = ("cosine", "constant")
 BATCHING = ("grouped", "mixed")
+DATA_NORMALISATIONS = ("auto", "reflectance")
 KEEP = ("last", "all")
 STRATEGIES = ("auto", "ddp")
 
@@ -62,6 +63,9 @@ class DataSection:
     batching: str = "grouped"  # grouped: one subset per batch; mixed: any subsets, classes padded and masked
     batch_size: int = 8
     num_workers: int = 2
+    # auto: each subset's stored statistics; reflectance: one global reflectance normalisation
+    # (recorded in the model, which the mapper then follows); unset: the init model's
+    normalisation: str | None = None
 
 
 @dataclass
@@ -187,6 +191,8 @@ def check_config(cfg: TrainConfig) -> None:
     if d.scene is not None and (not d.scene.paths or not d.scene.labels or not d.scene.class_names):
         raise LandSegError("data.scene needs 'paths', 'labels' and 'class_names'")
     choice("data.batching", d.batching, BATCHING)
+    if d.normalisation is not None:
+        choice("data.normalisation", d.normalisation, DATA_NORMALISATIONS)
     choice("trainer.precision", t.precision, PRECISIONS)
     choice("trainer.keep_checkpoints", t.keep_checkpoints, KEEP)
     choice("trainer.strategy", t.strategy, STRATEGIES)

@@ -59,15 +59,15 @@ class RankBatches:
 class LASDataModule(L.LightningDataModule):
     """Training and validation data from a LAS store (``data.store``)."""
 
-    def __init__(self, data: DataSection, augment: AugmentSection, seed: int) -> None:
+    def __init__(self, data: DataSection, augment: AugmentSection, seed: int, normalisation: str = "auto") -> None:
         super().__init__()
         self.cfg, self.augment, self.seed = data, augment, seed
         self.train_set = LASDataset(data.store, subsets=data.subsets, splits=data.train_splits,
-                                    include_low_quality=data.include_low_quality)
+                                    include_low_quality=data.include_low_quality, normalisation=normalisation)
         if len(self.train_set) == 0:
             raise LandSegError(f"{data.store} has no samples in split(s) {', '.join(data.train_splits)}")
         self.val_set = LASDataset(data.store, subsets=data.subsets or self.train_set.subsets,
-                                  splits=data.val_splits) if data.val_splits else None
+                                  splits=data.val_splits, normalisation=normalisation) if data.val_splits else None
         self.legends = subset_legends(data.store, self.train_set.subsets)
         for subset, names in subset_class_names(data.store, self.train_set.subsets).items():
             check_train_class_names(names, where=f"subset {subset!r}")

@@ -43,8 +43,7 @@ def finetune_on_labels(
     ``label_raster``: one band on the scene's grid, values = index into
     ``class_names``, 255 = unlabelled. Patches of ``patch_size`` pixels are
     centred on labelled pixels (every labelled pixel inside a patch counts),
-    normalised with the sensor statistics (or sampled scene statistics when the
-    bands have none), flipped and rotated at random; AdamW at a constant ``lr``
+    normalised as the model takes its inputs (its recorded ``normalisation``), flipped and rotated at random; AdamW at a constant ``lr``
     for ``steps`` steps of ``batch_size`` patches. The same seed gives the same
     model on the CPU.
     """
@@ -55,7 +54,8 @@ def finetune_on_labels(
                           batch_size, lr, seed, device)
     accelerator, _ = resolve_accelerator(device)
     dataset = LabelledScene(paths, label_raster, class_names, sensor=sensor, bands=bands,
-                            patch_size=patch_size, augment=cfg.augment)
+                            patch_size=patch_size, augment=cfg.augment,
+                            normalisation=getattr(model, "normalisation", "auto"))
     try:
         model.validate(dataset.scene.wavelengths, dataset.class_names)
         tuned = copy.deepcopy(model).train()

@@ -74,10 +74,11 @@ def train(
         resume_from = run.check(config_to_dict(cfg), resume=resume, overwrite=overwrite)
     else:
         resume_from = run.latest_checkpoint() if resume else None
-    data = build_datamodule(cfg)
+    L.seed_everything(cfg.trainer.seed, verbose=False)
+    model = initial_model(cfg, resume_from)
+    model.normalisation = cfg.data.normalisation or getattr(model, "normalisation", "auto")
+    data = build_datamodule(cfg, model.normalisation)
     try:
-        L.seed_everything(cfg.trainer.seed, verbose=False)
-        model = initial_model(cfg, resume_from)
         if leader:
             run.start(config_to_dict(cfg), resume=resume_from is not None)
         module = SegmenterModule(model, cfg, data.legends)
@@ -195,12 +196,13 @@ def with_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
     return dataclasses.replace(cfg, trainer=trainer, model=model)
 
 
-def build_datamodule(cfg: TrainConfig) -> LASDataModule | SceneDataModule:
+def build_datamodule(cfg: TrainConfig, normalisation: str = "auto") -> LASDataModule | SceneDataModule:
+    """The training data, normalised as the model to be trained takes its inputs."""
     if cfg.data.store is not None:
-        return LASDataModule(cfg.data, cfg.augment, cfg.trainer.seed)
+        return LASDataModule(cfg.data, cfg.augment, cfg.trainer.seed, normalisation)
     s = cfg.data.scene
     dataset = LabelledScene(s.paths, s.labels, s.class_names, sensor=s.sensor, bands=s.bands,
-                            patch_size=s.patch_size, augment=cfg.augment)
+                            patch_size=s.patch_size, augment=cfg.augment, normalisation=normalisation)
     return SceneDataModule(dataset, cfg.data.batch_size, cfg.trainer.seed)
 
 

@@ -28,12 +28,10 @@ from landsegmenter.train.sampling import StepBatchSampler
 UNLABELLED = 255
 
 
-def scene_statistics(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band (mean, std): the sensor's when every band has them, else sampled from the scene."""
-    if all(b.mean is not None and b.std for b in scene.bands):
-        return (np.array([b.mean for b in scene.bands], np.float32),
-                np.array([b.std for b in scene.bands], np.float32))
-    return scene.sample_statistics()
+def scene_statistics(scene: Scene, mode: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Per-band (mean, std) as the mapper takes them (``auto``: the sensor's when every band has them,
+    else sampled from the scene; ``reflectance``: the global reflectance statistics)."""
+    return scene.statistics(mode)
 
 
 def standardise(data: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
@@ -72,7 +70,7 @@ class LabelledScene(Dataset):
     def __init__(
         self, paths: Sequence[str] | str, labels: str | Path, class_names: Sequence[str], *,
         sensor: str | None = None, bands: Sequence[str] | None = None, patch_size: int = 128,
-        augment: AugmentSection | None = None,
+        augment: AugmentSection | None = None, normalisation: str = "auto",
     ) -> None:
         self.class_names = check_train_class_names(list(class_names))
         if patch_size < 8:
@@ -80,7 +78,7 @@ class LabelledScene(Dataset):
         self.scene = Scene(paths, sensor=sensor, bands=bands)
         try:
             self.labels = read_labels(labels, self.scene, len(self.class_names))
-            self.mean, self.std = scene_statistics(self.scene)
+            self.mean, self.std = scene_statistics(self.scene, normalisation)
         except Exception:
             self.scene.close()
             raise
