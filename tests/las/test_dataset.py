@@ -76,6 +76,21 @@ def test_items_are_normalised_with_the_sensor_statistics(store, shared_data):
     assert np.allclose(item["image"].numpy(), (dn * 1e-4 - mean) / std, atol=1e-4)
 
 
+def test_reflectance_normalisation_is_global_for_reflective_bands_only(store, shared_data):
+    from landsegmenter.geo.reflectance import reflectance_stats
+
+    data = LASDataset(store, subsets=["dw"], normalisation="reflectance")
+    item, meta = data[0], data.metadata(0)
+    with rasterio.open(shared_data / "s2_t33uuu_20170216" / "s2_l1c_13band_10m.tif") as src:
+        dn = src.read([2, 3, 4, 8], window=Window(meta["col"], meta["row"], 64, 64)).astype(np.float64)
+    mean, std = (v[:, None, None] for v in reflectance_stats([0.49, 0.56, 0.665, 0.842]))
+    assert np.allclose(item["image"].numpy(), (dn * 1e-4 - mean) / std, atol=1e-4)
+    radar = LASDataset(store, subsets=["s1"], normalisation="reflectance")[0]["image"]
+    assert torch.equal(radar, LASDataset(store, subsets=["s1"])[0]["image"])  # dB keeps its statistics
+    with pytest.raises(LandSegError, match="auto or reflectance"):
+        LASDataset(store, subsets=["dw"], normalisation="scene")
+
+
 def test_splits_and_low_quality_filtering(store):
     everything = LASDataset(store, splits=("train", "val", "test"))
     assert "lowq" not in everything.subsets

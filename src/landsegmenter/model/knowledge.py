@@ -36,11 +36,11 @@ class SpectralKnowledge(nn.Module):
         super().__init__()
         self.min_similarity = min_similarity
         self._keywords = [(concept, k) for concept, (keywords, _) in CONCEPTS.items() for k in keywords]
-        self._cache: dict[tuple[str, ...], list[str | None]] = {}
+        self._cache: dict[tuple[tuple[str, ...], bool], list[str | None]] = {}
 
     def concepts(self, class_names: Sequence[str], prompter: TextPrompter | None) -> list[str | None]:
         """The concept of each class (None: no spectral knowledge), by keyword, else by text similarity."""
-        key = tuple(class_names)
+        key = (tuple(class_names), prompter is not None)
         if key not in self._cache:
             found = [concept_of(name) for name in class_names]
             missing = [i for i, c in enumerate(found) if c is None]
