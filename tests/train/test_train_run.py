@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+import pytest
 import rasterio
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -126,3 +127,33 @@ def test_finetune_starts_from_init_and_checks_it(tiny_config, write_config, tmp_
     assert main(["finetune", "--config", str(config), "--output", str(tmp_path / "z"), "--quiet"]) == 2
     assert "pass --init default or --init DIR" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_best_validation_weights_are_published_and_patience_stops(tiny_config, tmp_path, monkeypatch):
+    import json
+    import math
+
+    from landsegmenter.errors import LandSegError
+
+    from landsegmenter.train.loop import BestValidation
+
+    scores = {1: 0.2, 2: 0.5, 3: 0.3, 4: 0.1, 5: 0.05, 6: 0.04}  # by step, so the best step is known
+    monkeypatch.setattr(BestValidation, "score", classmethod(lambda cls, trainer: scores[trainer.global_step]))
+
+    class KeepWeights(Callback):
+        def on_validation_end(self, trainer, pl_module):
+            if trainer.global_step == 2:
+                self.weights = {k: v.clone() for k, v in pl_module.model.state_dict().items()}
+
+    cfg = tiny_config(trainer={"max_steps": 6, "val_every": 1, "val_batches": 1, "checkpoint_every": 0,
+                               "publish": "best", "patience": 2},
+                      data={"normalisation": "reflectance"})
+    score = KeepWeights()
+    result = train(cfg, output=tmp_path / "run", callbacks=[score])
+    assert result.steps == 4  # steps 3 and 4 did not beat step 2: stopped after the second
+    assert json.loads((tmp_path / "run" / "best.json").read_text()) == {"step": 2, "val/miou": pytest.approx(0.5)}
+    published = load_model(tmp_path / "run" / "model")
+    assert published.normalisation == "reflectance" and not math.isnan(sum(v.sum() for v in score.weights.values()))
+    assert all(torch.equal(published.state_dict()[k], v) for k, v in score.weights.items())
+    with pytest.raises(LandSegError, match="need validation"):
+        train(tiny_config(trainer={"val_every": 0, "publish": "best"}), output=tmp_path / "other")

@@ -158,8 +158,9 @@ class TrainRun:
             saved = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
             config = {**config, "model": {**config["model"], "init": saved["model"]["init"]}}
         if not resume:
-            for path in (self.checkpoints, self.model_dir, self.logs):
+            for path in (self.checkpoints, self.model_dir, self.logs, self.root / "best"):
                 shutil.rmtree(path, ignore_errors=True)
+            (self.root / "best.json").unlink(missing_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_file, yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode())
 

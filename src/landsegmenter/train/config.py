@@ -31,6 +31,7 @@ BATCHING = ("grouped", "mixed")
 DATA_NORMALISATIONS = ("auto", "reflectance")
 KEEP = ("last", "all")
 STRATEGIES = ("auto", "ddp")
+PUBLISH = ("last", "best")
 
 
 @dataclass
@@ -118,6 +119,8 @@ class TrainerSection:
     strategy: str = "auto"  # auto: ddp when devices * num_nodes > 1; ddp: always (e.g. launched by torchrun)
     seed: int = 0
     log_every: int = 10
+    publish: str = "last"  # the model/ a run ends with: last (final weights) or best (highest val/miou)
+    patience: int = 0  # stop after this many validations without a better val/miou (0: run to max_steps)
 
 
 @dataclass
@@ -196,6 +199,11 @@ def check_config(cfg: TrainConfig) -> None:
     choice("trainer.precision", t.precision, PRECISIONS)
     choice("trainer.keep_checkpoints", t.keep_checkpoints, KEEP)
     choice("trainer.strategy", t.strategy, STRATEGIES)
+    choice("trainer.publish", t.publish, PUBLISH)
+    if (t.publish == "best" or t.patience) and not t.val_every:
+        raise LandSegError("trainer.publish: best and trainer.patience need validation (trainer.val_every > 0)")
+    if t.patience < 0:
+        raise LandSegError(f"trainer.patience must be >= 0, got {t.patience}")
     choice("optim.schedule", o.schedule, SCHEDULES)
     for name, value in (("data.batch_size", d.batch_size), ("trainer.max_steps", t.max_steps),
                         ("trainer.devices", t.devices), ("trainer.num_nodes", t.num_nodes)):

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import warnings
 from contextlib import contextmanager
@@ -36,8 +37,9 @@ from landsegmenter.model.io import load_model
 from landsegmenter.model.landsegmenter import LandSegmenter
 from landsegmenter.model.presets import build_model
 from landsegmenter.model.zoo import bundled_model_dir
-from landsegmenter.train.checkpoint import SafetensorsCheckpointIO, StepCheckpoint, TrainRun, publish_model
-from landsegmenter.train.config import TrainConfig, config_to_dict, load_config
+from landsegmenter.train.checkpoint import (SafetensorsCheckpointIO, StepCheckpoint, TrainRun, publish_model,
+                                            replace_dir)
+from landsegmenter.train.config import TrainConfig, check_config, config_to_dict, load_config
 from landsegmenter.train.datamodule import LASDataModule
 from landsegmenter.train.module import SegmenterModule
 from landsegmenter.train.scene import LabelledScene, SceneDataModule
@@ -65,6 +67,7 @@ def train(
 ) -> TrainResult:
     """Train (or fine-tune, with ``init``) as ``config`` says; writes checkpoints and ``model/`` under ``output``."""
     cfg = load_config(config) if isinstance(config, (str, Path)) else config
+    check_config(cfg)
     cfg = with_overrides(cfg, output=output, max_steps=max_steps, init=init, device=device)
     if cfg.output is None:
         raise LandSegError("no output directory: pass --output DIR or set 'output' in the config")
@@ -92,10 +95,69 @@ def train(
             data.close()
     save_final_checkpoint(trainer, run)
     if trainer.is_global_zero:
-        publish_model(module.model.cpu().eval(), run.model_dir)
+        best = best_weights(run) if cfg.trainer.publish == "best" else None
+        if best is not None:
+            replace_dir(best, run.model_dir)
+        else:
+            publish_model(module.model.cpu().eval(), run.model_dir)
     trainer.strategy.barrier("landseg.publish_model")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(run.root, run.model_dir, trainer.global_step, metrics)
+
+
+class BestValidation(Callback):
+    """Tracks the highest ``val/miou``: keeps its weights in ``<run>/best/`` (with ``best.json``) when
+    ``keep`` is set, and stops training after ``patience`` validations without a better one (0: never)."""
+
+    monitor = "val/miou"
+
+    def __init__(self, run: TrainRun | None, keep: bool, patience: int) -> None:
+        self.run, self.keep, self.patience = run, keep, patience
+        self.best, self.since_best = float("-inf"), 0
+
+    @classmethod
+    def score(cls, trainer: L.Trainer) -> float | None:
+        value = trainer.callback_metrics.get(cls.monitor)
+        return None if value is None else float(value)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = self.score(trainer)
+        if value is None or trainer.sanity_checking:
+            return
+        if value > self.best:
+            self.best, self.since_best = value, 0
+            if self.keep and self.run is not None and trainer.is_global_zero:
+                publish_model(pl_module.model, self.run.root / "best")
+                (self.run.root / "best.json").write_text(json.dumps({"step": trainer.global_step, self.monitor: value}))
+        else:
+            self.since_best += 1
+        if self.patience and self.since_best >= self.patience:
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "since_best": self.since_best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.since_best = state["best"], state["since_best"]
+
+
+def best_weights(run: TrainRun) -> Path | None:
+    """A copy of the best-validation weights, ready to be moved into place (None without validation)."""
+    best = run.root / "best"
+    if not best.is_dir():
+        return None
+    copy = run.root / ".best-publish.tmp"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(best, copy)
+    return copy
+
+
+def stopping_callbacks(cfg: TrainConfig, run: TrainRun | None) -> list[Callback]:
+    """Best-weights tracking and early stopping on ``val/miou``, as the trainer section asks."""
+    t = cfg.trainer
+    if t.publish != "best" and not t.patience:
+        return []
+    return [BestValidation(run, keep=t.publish == "best", patience=t.patience)]
 
 
 class ResumeHint(Callback):
@@ -275,7 +337,7 @@ def build_trainer(
     t = cfg.trainer
     accelerator, devices, strategy = resolve_parallel(cfg)
     validate = validate and t.val_every > 0
-    extra: list[Callback] = [*callbacks, *([] if quiet else [StepProgressBar()])]
+    extra: list[Callback] = [*callbacks, *stopping_callbacks(cfg, run), *([] if quiet else [StepProgressBar()])]
     plugins = []
     if run is not None:
         extra.append(StepCheckpoint(run.checkpoints, t.checkpoint_every, t.keep_checkpoints == "all"))
