@@ -164,7 +164,8 @@ def test_oli_mtl_reflectance_rescaling_in_a_scene(s2_scene, tmp_path):
         "    EARTH_SUN_DISTANCE = 1.0087000\n  END_GROUP = IMAGE_ATTRIBUTES\n"
         "  GROUP = RADIOMETRIC_RESCALING\n    RADIANCE_MULT_BAND_4 = 9.8000E-03\n"
         "    RADIANCE_ADD_BAND_4 = -49.00000\n    REFLECTANCE_MULT_BAND_4 = 2.0000E-05\n"
-        "    REFLECTANCE_ADD_BAND_4 = -0.100000\n  END_GROUP = RADIOMETRIC_RESCALING\nEND_GROUP = L1_METADATA_FILE\nEND\n")
+        "    REFLECTANCE_ADD_BAND_4 = -0.100000\n  END_GROUP = RADIOMETRIC_RESCALING\n"
+        "END_GROUP = L1_METADATA_FILE\nEND\n")
     (tmp_path / "LC08_L1TP_001001_20200101_20200102_01_T1_MTL.txt").write_text("SUN_ELEVATION = 10.0\n")
     assert find_mtl([str(tmp_path / f"{scene_id}_B4.TIF")]).name == f"{scene_id}_MTL.txt"
     with Scene(str(tmp_path / f"{scene_id}_B4.TIF"), sensor="landsat8_toa") as scene:

@@ -12,8 +12,9 @@ sin(sun_elevation)``, with the Earth-Sun distance already in ``M`` and ``A``.
 
 Published values: Chander, Markham & Helder (2009), "Summary of current radiometric calibration
 coefficients for Landsat MSS, TM, ETM+, and EO-1 ALI sensors", Remote Sens. Environ.
-113:893-903 (TM: table 1, products processed after 2 April 2007, acquired after 1 January 1992;
-ETM+: table 1, products processed after 1 July 2000; ESUN: table 2). OLI: the rescaling every
+113:893-903: the TM LMIN/LMAX of products processed after 2 April 2007 and acquired after
+1 January 1992 (earlier acquisitions have lower band 1-2 LMAX; their MTL files say so), the ETM+
+LMIN/LMAX of products processed after 1 July 2000, and the ESUN table. OLI: the rescaling every
 Landsat 8 Level-1 MTL carries (USGS Landsat 8 Data Users Handbook, section 5).
 """
 from __future__ import annotations
