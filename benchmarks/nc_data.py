@@ -13,8 +13,8 @@ ETM+ scene LE70160352000091EDC00 (path 16, row 35, 31 March 2000). Its GRASS rad
 minima of bands 2-5 and 7 reached at the DN minima of these files) fix the gain of each band:
 bands 1, 2, 3, 5 and 7 high gain, band 4 low gain. DN -> radiance -> top-of-atmosphere
 reflectance uses the ETM+ LMIN/LMAX (products after July 2000) and ESUN of Chander, Markham &
-Helder (2009), Remote Sens. Environ. 113:893-903, with the sun geometry that the ``landsat7_dn``
-sensor entry assumes (sun elevation 50 deg, 1 AU; the scene's own sun elevation is about 50-51
+Helder (2009), Remote Sens. Environ. 113:893-903 (``landsegmenter.geo.calibration``), with the sun
+geometry that the ``landsat7_dn`` sensor entry assumes (sun elevation 50 deg, 1 AU; the scene's own sun elevation is about 50-51
 deg at the nominal 10:15 local solar time overpass). Two stacks are written as VRTs that carry
 the calibration as band scale/offset (the scene reader applies a file's scale/offset):
 
@@ -24,7 +24,6 @@ the calibration as band scale/offset (the scene reader applies a file's scale/of
 """
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 import zipfile
@@ -38,6 +37,7 @@ import rasterio
 from rasterio.warp import transform as warp_transform
 
 from landsegmenter.errors import LandSegError
+from landsegmenter.geo import calibration
 from landsegmenter.taxonomy.legends import Legend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,19 +56,9 @@ LEGEND_KEY = "nc_landsat7_strata"
 UNLABELLED = 255
 REFERENCE_NODATA = 0
 
-# Chander, Markham & Helder (2009), table 1 (ETM+, products processed after 1 July 2000):
-# band: (LMIN, LMAX low gain, LMAX high gain, ESUN); radiance in W m-2 sr-1 um-1.
-ETM_CALIBRATION = {
-    "B1": (-6.2, 293.7, 191.6, 1997.0),
-    "B2": (-6.4, 300.9, 196.5, 1812.0),
-    "B3": (-5.0, 234.4, 152.9, 1533.0),
-    "B4": (-5.1, 241.1, 157.4, 1039.0),
-    "B5": (-1.0, 47.57, 31.06, 230.8),
-    "B7": (-0.35, 16.54, 10.80, 84.90),
-}
 SCENE_GAINS = {"B1": "high", "B2": "high", "B3": "high", "B4": "low", "B5": "high", "B7": "high"}
-SUN_ELEVATION_DEG = 50.0  # the landsat7_dn entry's reference geometry (sensors.yaml)
-QCAL_MIN, QCAL_MAX = 1, 255
+SUN_ELEVATION_DEG = calibration.REFERENCE_SUN_ELEVATION_DEG  # the landsat7_dn entry's geometry
+ETM = "landsat7_etm"
 
 
 # --------------------------------------------------------------------------- fetching
@@ -104,19 +94,13 @@ def _downloaded_wheel(cache: Path) -> Path:
 # --------------------------------------------------------------------------- calibration
 def radiance_coefficients(band: str, gain: str) -> tuple[float, float]:
     """``(scale, offset)`` with radiance = DN * scale + offset for an ETM+ band and gain."""
-    lmin, lmax_low, lmax_high, _ = ETM_CALIBRATION[band]
-    lmax = {"low": lmax_low, "high": lmax_high}[gain]
-    scale = (lmax - lmin) / (QCAL_MAX - QCAL_MIN)
-    return scale, lmin - scale * QCAL_MIN
+    return calibration.radiance_coefficients(ETM, band, gain)
 
 
 def toa_reflectance_coefficients(band: str, gain: str, sun_elevation_deg: float = SUN_ELEVATION_DEG,
                                  earth_sun_au: float = 1.0) -> tuple[float, float]:
     """``(scale, offset)`` with TOA reflectance = DN * scale + offset."""
-    esun = ETM_CALIBRATION[band][3]
-    factor = math.pi * earth_sun_au**2 / (esun * math.sin(math.radians(sun_elevation_deg)))
-    scale, offset = radiance_coefficients(band, gain)
-    return scale * factor, offset * factor
+    return calibration.toa_coefficients(ETM, band, gain, sun_elevation_deg, earth_sun_au)
 
 
 def low_gain_dn_coefficients(band: str, gain: str) -> tuple[float, float]:

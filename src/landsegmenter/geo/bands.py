@@ -97,10 +97,9 @@ def _band_name(fb: FileBand, sensor: Sensor | None, canonical_name: str | None) 
     if sensor is None:
         return fb.description or None
     if fb.description:
-        try:
-            return sensor.band(fb.description).name
-        except LandSegError:
-            pass
+        described = sensor.band_for_description(fb.description)
+        if described is not None:
+            return described.name
     if canonical_name is not None:
         return canonical_name
     found = sensor.find_band_in_filename(Path(fb.path).name)

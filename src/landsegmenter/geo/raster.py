@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +18,7 @@ from rasterio.windows import Window
 
 from landsegmenter.errors import LandSegError
 from landsegmenter.geo.bands import WAVELENGTH_TAGS, BandSpec, FileBand, resolve_bands
+from landsegmenter.geo.calibration import find_mtl, read_mtl, scene_calibration
 from landsegmenter.geo.reflectance import band_statistics
 from landsegmenter.geo.sensors import Sensor
 
@@ -76,6 +78,33 @@ def open_raster(path: str):
         raise LandSegError(f"cannot read {path} as a raster: {first_line}") from None
 
 
+_ANNOUNCED_MTL: set[str] = set()
+
+
+def with_mtl_calibration(sensor: Sensor | None, bands: list[BandSpec], paths: Sequence[str],
+                         mtl: str | Path | None = None) -> list[BandSpec]:
+    """``bands`` with the rescaling of the scene's ``*_MTL.txt`` when ``sensor`` is a ``*_toa`` entry.
+
+    The MTL is ``mtl`` or the one found beside ``paths``; without one the sensor's default
+    coefficients stay. A band whose file carries its own scale/offset keeps it.
+    """
+    if sensor is None or not sensor.calibration:
+        if mtl is not None:
+            raise LandSegError(f"an MTL file calibrates Level-1 DN of the *_toa sensors only, not of "
+                               f"{sensor.name if sensor else 'a scene without --sensor'}")
+        return list(bands)
+    path = Path(mtl) if mtl is not None else find_mtl(list(paths))
+    if path is None:
+        return list(bands)
+    unscaled = [b for b in bands if b.source.file_scale == 1.0 and b.source.file_offset == 0.0]
+    coefficients = scene_calibration(read_mtl(path), sensor.calibration, [b.name for b in unscaled], path)
+    if str(path) not in _ANNOUNCED_MTL:
+        _ANNOUNCED_MTL.add(str(path))
+        print(f"landseg: {sensor.name}: calibration from {path}", file=sys.stderr)
+    return [replace(b, scale=coefficients[b.name][0], offset=coefficients[b.name][1]) if b.name in coefficients
+            else b for b in bands]
+
+
 def _tag_wavelength(src, index: int) -> float | None:
     tags = src.tags(index)
     tags.update(src.tags(index, ns="IMAGERY"))
@@ -110,7 +139,10 @@ class Scene:
     ``resolution`` (pixel size in CRS units) puts the stack on a grid of that pixel size
     over the same extent instead (e.g. a 30 m Landsat scene read at a model's 10 m).
     ``read(window)`` returns ``(data [C, h, w] float32 physical values, valid [h, w] bool)``.
-    A pixel is valid when every selected band has data there (nodata, NaN, internal masks).
+    A pixel is valid when every selected band has data there (nodata, NaN, internal masks,
+    the sensor's fill value such as -9999 of Landsat Collection-1 surface reflectance).
+    For a ``*_toa`` sensor the calibration of the scene's ``*_MTL.txt`` (``mtl``, or the one
+    beside the input files) replaces the sensor's default (see :func:`with_mtl_calibration`).
     """
 
     def __init__(
@@ -122,6 +154,7 @@ class Scene:
         wavelengths: Sequence[float] | None = None,
         resampling: Resampling = Resampling.bilinear,
         resolution: float | None = None,
+        mtl: str | Path | None = None,
     ) -> None:
         if resolution is not None and not resolution > 0:
             raise LandSegError(f"resolution must be a positive pixel size, got {resolution}")
@@ -133,6 +166,7 @@ class Scene:
         try:
             file_bands = [fb for p, ds in self._datasets.items() for fb in _file_bands(ds, p)]
             self.sensor, self.bands = resolve_bands(file_bands, sensor=sensor, bands=bands, wavelengths=wavelengths)
+            self.bands = with_mtl_calibration(self.sensor, self.bands, self.paths, mtl)
             self.grid = self._reference_grid(resolution)
             self._readers = self._make_readers(resampling)
         except Exception:
@@ -173,11 +207,14 @@ class Scene:
         h, w = int(window.height), int(window.width)
         data = np.empty((len(self.bands), h, w), dtype=np.float32)
         valid = np.ones((h, w), dtype=bool)
+        fill = self.sensor.nodata if self.sensor is not None else None
         for i, band in enumerate(self.bands):
             arr = self._read_band(band, window)
             values = np.asarray(arr.data, dtype=np.float32)
             valid &= ~np.ma.getmaskarray(arr)
             valid &= np.isfinite(values)
+            if fill is not None:
+                valid &= values != fill
             data[i] = values * band.scale + band.offset
         data[:, ~valid] = 0.0
         return data, valid

@@ -24,6 +24,13 @@ from landsegmenter.errors import LandSegError
 
 _SEPARATORS = re.compile(r"[\s_\-.]+")
 _LEADING_ZEROS = re.compile(r"(?<!\d)0+(?=\d)")
+_PARENTHESES = re.compile(r"\(([^)]*)\)")
+_BAND_NUMBER = re.compile(r"(?:band)?(\d+[a-z]?)")
+# Words that describe a band's quantity or product, not which band it is: "band 1 reflectance",
+# "sr_band3", "toa_band2", "bt_band6", "band 6 temperature".
+_PRODUCT_WORDS = frozenset({
+    "reflectance", "refl", "surface", "toa", "boa", "sr", "radiance", "temperature", "brightness", "bt", "dn",
+})
 
 
 def name_key(name: str) -> str:
@@ -75,6 +82,8 @@ class Sensor:
     aliases: tuple[str, ...] = ()
     units: str = ""
     variant_of: str = ""
+    calibration: str = ""  # instrument key of geo/calibration.py: DN -> TOA from an MTL file
+    nodata: float | None = None  # fill value of the product (DN), always masked
     _index: dict[str, Band] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +135,47 @@ class Sensor:
                 f"valid bands: {', '.join(self.band_names)}"
             )
         return found
+
+    def band_for_description(self, description: str) -> Band | None:
+        """The band a file's band description names, or None.
+
+        A description is a band name (``"B4"``, ``"SR_B4"``, ``"red"``), possibly with words
+        saying what quantity or product it holds (``reflectance``, ``sr``, ``toa``, ``temperature``
+        ...), which are dropped. What remains names the band directly or by its number:
+        ``"band 1 reflectance"``, ``"sr_band3"``, ``"toa_band2"`` and ``"B4_reflectance"`` are the
+        bands whose name or alias is ``B1``, ``B3``, ``B2``, ``B4``. A name in parentheses
+        (``"Band 4 (NIR) reflectance"``) is used when the rest names nothing, and must agree with it.
+        """
+        direct = self._index.get(name_key(description))
+        if direct is not None:
+            return direct
+        by_number = self._band_from_words(_PARENTHESES.sub(" ", description))
+        in_parentheses = [b for b in map(self._band_from_words, _PARENTHESES.findall(description)) if b]
+        by_name = in_parentheses[0] if in_parentheses else None
+        if by_number is not None and by_name is not None and by_number is not by_name:
+            raise LandSegError(
+                f"band description {description!r} names two bands of sensor {self.name!r}: "
+                f"{by_number.name} and {by_name.name}"
+            )
+        return by_number or by_name
+
+    def _band_from_words(self, text: str) -> Band | None:
+        words = [w for w in _SEPARATORS.split(text.strip().lower()) if w and w not in _PRODUCT_WORDS]
+        key = name_key("".join(words))
+        if not key:
+            return None
+        found = self._index.get(key)
+        number = _BAND_NUMBER.fullmatch(key)
+        if found is None and number is not None:
+            found = self._index.get(f"b{number.group(1)}")
+        return found
+
+    def describes_band(self, description: str) -> bool:
+        """Whether ``description`` names one band of this sensor (see :meth:`band_for_description`)."""
+        try:
+            return self.band_for_description(description) is not None
+        except LandSegError:
+            return False
 
     def select(self, names: Sequence[str]) -> tuple[Band, ...]:
         """Several bands in the given order; each band at most once."""
@@ -201,6 +251,8 @@ def _sensor_from_record(name: str, record: dict[str, Any]) -> Sensor:
         aliases=tuple(str(a) for a in record.get("aliases", ())),
         units=str(record["units"]),
         variant_of=str(record.get("variant_of", "")),
+        calibration=str(record.get("calibration", "")),
+        nodata=None if record.get("nodata") is None else float(record["nodata"]),
     )
 
 
@@ -236,7 +288,8 @@ def get_sensor(name: str) -> Sensor:
 
 
 def match_sensor_by_band_names(names: Sequence[str | None]) -> Sensor | None:
-    """The sensor whose bands cover all ``names`` (e.g. a file's band descriptions).
+    """The sensor whose bands cover all ``names`` (e.g. a file's band descriptions,
+    read as :meth:`Sensor.band_for_description` does).
 
     Among the sensors that cover them, the most specific wins: first the one
     whose spellings match most names verbatim (``"B02"`` is Sentinel-2's
@@ -248,7 +301,7 @@ def match_sensor_by_band_names(names: Sequence[str | None]) -> Sensor | None:
     if not names or any(not n for n in names):
         return None
     candidates = [
-        s for s in list_sensors() if not s.variant_of and all(s.has_band(n) for n in names)
+        s for s in list_sensors() if not s.variant_of and all(s.describes_band(n) for n in names)
     ]
     if not candidates:
         return None
