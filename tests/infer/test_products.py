@@ -4,6 +4,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pystac
 import pytest
 import rasterio
@@ -124,3 +125,28 @@ def test_qgis_style_lists_every_class_with_its_colour(run):
     with rasterio.open(run.classes) as src:
         cmap = src.colormap(1)
     assert [e.get("color") for e in entries] == ["#%02x%02x%02x" % cmap[i][:3] for i in range(len(CLASSES))]
+
+
+def test_quicklook_is_true_colour_when_the_stack_has_red_green_blue(s2_scene):
+    from landsegmenter.geo.quicklook import composite_bands, quicklook
+    from landsegmenter.geo.raster import Grid, Scene
+
+    with Scene(s2_scene) as stack:
+        picked, kind = composite_bands(stack.bands)
+        assert [b.name for b in picked] == ["B04", "B03", "B02"] and kind == "true colour"
+        rgb, _ = quicklook(stack.bands, stack.grid, (96, 192))
+        red = stack.read(rasterio.windows.Window(0, 0, stack.width, stack.height))[0][stack.band_names.index("B04")]
+    assert rgb.shape == (96, 192, 3) and 0 <= rgb.min() and rgb.max() <= 1
+    coarse = red.reshape(96, 8, 192, 8).mean(axis=(1, 3))
+    assert np.corrcoef(coarse.ravel(), rgb[..., 0].ravel())[0, 1] > 0.95
+    with Scene(s2_scene, bands=["B03", "B04", "B08"]) as stack:
+        picked, kind = composite_bands(stack.bands)
+    assert [b.name for b in picked] == ["B08", "B04", "B03"] and kind.startswith("false colour")
+
+
+def test_preview_shows_the_input_beside_the_map(run):
+    from PIL import Image
+
+    with Image.open(run.outdir / "preview.png") as png:
+        width, height = png.size
+    assert width / height > 2.0  # two 2:1 panels side by side; the map alone with its legend is narrower

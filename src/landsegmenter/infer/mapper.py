@@ -286,7 +286,8 @@ class MappingJob:
         write_area_tables(areas, run.product("areas.csv"), run.product("areas.json"))
         if preview:
             title = f"{Path(self.stack.paths[0]).name}: {len(names)} classes"
-            write_preview(self.partials["classes"], run.product("preview.png"), names, self.colors, title)
+            write_preview(self.partials["classes"], run.product("preview.png"), names, self.colors, title,
+                          input_bands=getattr(self.stack, "bands", None))
         if confidence:
             publish_cog(self.partials["confidence"], run.product("confidence.tif"), overview_resampling="average")
         publish_cog(self.partials["classes"], run.product("classes.tif"))
