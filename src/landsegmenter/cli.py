@@ -262,7 +262,7 @@ def _run_sample(args: argparse.Namespace) -> int:
 
     strata = read_strata(args.map, with_confidence=args.allocation == "neyman")
     allocation = allocate(args.n, strata, args.allocation, args.min_per_class)
-    points = draw_sample(args.map, allocation, args.seed)
+    points = draw_sample(args.map, strata, allocation, args.seed)
     gpkg, twin = write_sample(points, strata, allocation, args.output, overwrite=args.overwrite)
     print(f"wrote {gpkg} and {twin}: {len(points.ids)} points; label the 'reference' column, then run "
           f"landseg areas {args.map} --reference-sample {gpkg} -o REPORT_DIR")

@@ -130,18 +130,13 @@ def _apportion(n: int, shares: np.ndarray, caps: np.ndarray, floor: np.ndarray) 
     return alloc
 
 
-def draw_sample(class_map: str | Path, allocation: np.ndarray, seed: int | None = None) -> SamplePoints:
-    """``allocation[k]`` random pixels of each class ``k``, found in one pass over the map."""
+def draw_sample(class_map: str | Path, strata: Strata, allocation: np.ndarray, seed: int | None = None) -> SamplePoints:
+    """``allocation[k]`` distinct random pixels of each class ``k`` of the map ``strata`` was read from."""
     rng = np.random.default_rng(seed)
+    ranks = [np.sort(rng.choice(int(n_pixels), int(n), replace=False))
+             for n_pixels, n in zip(strata.pixels, allocation)]
     with open_raster(str(class_map)) as src:
-        names = map_class_names(class_map)
-        k = len(names)
-        totals = np.zeros(k, np.int64)
-        for window in _strips(src):
-            strip = src.read(1, window=window).ravel()
-            totals += np.bincount(strip[strip < k], minlength=k)[:k]
-        ranks = [np.sort(rng.choice(int(totals[c]), int(allocation[c]), replace=False)) for c in range(k)]
-        rows, cols, values = _locate(src, ranks, k)
+        rows, cols, values = _locate(src, ranks)
         xs, ys = rasterio.transform.xy(src.transform, rows, cols, offset="center")
         crs = src.crs
     ids = rng.permutation(len(rows)) + 1
@@ -150,25 +145,23 @@ def draw_sample(class_map: str | Path, allocation: np.ndarray, seed: int | None 
                         values[order], crs)
 
 
-def _locate(src, ranks: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and classes of the ``ranks[c]``-th pixels of each class ``c`` (raster order)."""
+def _locate(src, ranks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and classes of the ``ranks[c]``-th pixels (in raster order) of each class ``c``."""
+    k = len(ranks)
     seen = np.zeros(k, np.int64)
-    rows, cols, values = [], [], []
+    rows, cols, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for window in _strips(src):
         strip = src.read(1, window=window)
         flat = strip.ravel()
+        counts = np.bincount(flat[flat < k], minlength=k)[:k]
         for c in range(k):
-            if not len(ranks[c]):
-                continue
-            where = np.flatnonzero(flat == c)
-            lo, hi = np.searchsorted(ranks[c], [seen[c], seen[c] + len(where)])
-            picked = where[ranks[c][lo:hi] - seen[c]]
-            rows.append(picked // strip.shape[1] + int(window.row_off))
-            cols.append(picked % strip.shape[1])
-            values.append(np.full(len(picked), c))
-            seen[c] += len(where)
-    if not rows:
-        return np.zeros(0, int), np.zeros(0, int), np.zeros(0, int)
+            lo, hi = np.searchsorted(ranks[c], [seen[c], seen[c] + counts[c]])
+            if hi > lo:
+                picked = np.flatnonzero(flat == c)[ranks[c][lo:hi] - seen[c]]
+                rows.append(picked // strip.shape[1] + int(window.row_off))
+                cols.append(picked % strip.shape[1])
+                values.append(np.full(len(picked), c))
+            seen[c] += counts[c]
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
 
 
