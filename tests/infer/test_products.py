@@ -48,6 +48,23 @@ def test_item_is_valid_against_the_stac_item_schema(item_dict):
         validator.validate_core(broken, STACObjectType.ITEM, item_dict["stac_version"])
 
 
+def test_item_follows_the_rules_of_its_extension_schemas(item_dict):
+    """What the projection v2, raster v1.1 and classification v2 schemas require, checked on the JSON."""
+    props, assets = item_dict["properties"], item_dict["assets"]
+    assert {e.split("/")[3] for e in item_dict["stac_extensions"]} == {"projection", "raster", "classification"}
+    assert isinstance(props["proj:code"], str) and re.fullmatch(r"EPSG:\d+", props["proj:code"])
+    assert len(props["proj:shape"]) == 2 and all(isinstance(v, int) for v in props["proj:shape"])
+    assert len(props["proj:transform"]) in (6, 9) and len(props["proj:bbox"]) == 4
+    for key in ("classes", "confidence"):
+        (band,) = assets[key]["raster:bands"]
+        assert band["data_type"] == "uint8" and band["nodata"] == 255
+    classes = assets["classes"]["classification:classes"]
+    assert len({c["value"] for c in classes}) == len(classes) == len(CLASSES) + 1
+    for entry in classes:
+        assert isinstance(entry["value"], int) and re.fullmatch(r"[0-9A-Za-z_-]+", entry["name"])
+        assert "color_hint" not in entry or re.fullmatch(r"[0-9A-F]{6}", entry["color_hint"])
+
+
 def test_item_footprint_is_the_map_in_wgs84(run, item_dict):
     with rasterio.open(run.classes) as src:
         west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
