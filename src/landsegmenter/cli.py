@@ -273,7 +273,7 @@ def _run_sample(args: argparse.Namespace) -> int:
 
 def _add_areas(sub) -> None:
     p = sub.add_parser("areas", help="error-adjusted areas with confidence intervals from a labelled sample",
-                       description="Area estimates and accuracy with 95 %% confidence intervals from a labelled "
+                       description="Area estimates and accuracy with 95 % confidence intervals from a labelled "
                        "stratified sample (Olofsson et al. 2014).")
     p.add_argument("map", help="classes.tif written by 'landseg map'")
     p.add_argument("--reference-sample", required=True, help="labelled sample (.gpkg or its .csv twin)")
