@@ -4,7 +4,9 @@ Reads the map's mapped area per class (hectares, or pixels for a map without a C
 the map class up at every sample point, matches the reference labels to the map classes,
 and writes ``areas.json``, ``areas.md`` and ``areas.png`` (mapped vs estimated area with
 95 % confidence intervals). Everything is checked and rendered before the first file is
-written, so a bad sample leaves no report behind.
+written, so a bad sample leaves no report behind. The strata weights are the mapped areas;
+on a geographic grid pixels differ in area with latitude, which the estimator (equal-probability
+pixels within a stratum) neglects inside a stratum.
 """
 from __future__ import annotations
 

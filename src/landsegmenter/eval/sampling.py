@@ -107,6 +107,8 @@ def _shares(strata: Strata, method: str) -> np.ndarray:
     if method == "equal":
         return (strata.pixels > 0).astype(float)
     if method == "neyman":
+        if strata.mean_confidence is None:
+            raise LandSegError("neyman allocation needs the map's confidence (read the strata with_confidence)")
         u = np.clip(np.nan_to_num(strata.mean_confidence) / 100.0, 0.0, 1.0)
         s = w * np.sqrt(u * (1 - u))
         return s if s.sum() > 0 else w
