@@ -33,7 +33,11 @@ def main() -> int:
     cmd = ["landseg", "map", *map(str, bands), "--sensor", "sentinel2_l1c", "--classes", CLASSES,
            "--model", "default", "-o", str(out), "--overwrite"]
     print(f"mapping {len(bands)} Sentinel-2 JP2 bands from {CACHE} into {out}")
-    return subprocess.call([str(Path(sys.executable).with_name("landseg")), *cmd[1:]])
+    status = subprocess.call([str(Path(sys.executable).with_name("landseg")), *cmd[1:]])
+    if status == 0:
+        print("products:", ", ".join(sorted(p.name for p in out.iterdir())))
+        print(f"open {out / 'classes.tif'} in QGIS (styled by classes.qml); add {out / 'item.json'} to a STAC catalogue")
+    return status
 
 
 if __name__ == "__main__":

@@ -253,6 +253,64 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="draw a stratified random sample of a class map to label",
+                       description="Stratified random sample of a class map (strata: its classes) for accuracy "
+                       "assessment and area estimation; see 'landseg areas'.")
+    p.add_argument("map", help="classes.tif written by 'landseg map'")
+    p.add_argument("-o", "--output", required=True, help="GeoPackage to write (a .csv twin is written beside it)")
+    p.add_argument("--n", type=int, default=500, help="number of points (default: 500)")
+    p.add_argument("--allocation", default="proportional", choices=["proportional", "equal", "neyman"],
+                   help="points per class: by mapped area, equal, or Neyman with the map's confidence as "
+                   "anticipated user's accuracy (needs confidence.tif beside the map)")
+    p.add_argument("--min-per-class", type=int,
+                   help="points every class gets first (default: 50, or fewer when --n cannot give 50 to all)")
+    p.add_argument("--seed", type=int, help="random seed, for a reproducible sample")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing sample file")
+    p.set_defaults(func=_run_sample)
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    from landsegmenter.eval.sample_files import write_sample
+    from landsegmenter.eval.sampling import allocate, draw_sample, read_strata
+
+    strata = read_strata(args.map, with_confidence=args.allocation == "neyman")
+    allocation = allocate(args.n, strata, args.allocation, args.min_per_class)
+    points = draw_sample(args.map, strata, allocation, args.seed)
+    gpkg, twin = write_sample(points, strata, allocation, args.output, overwrite=args.overwrite)
+    print(f"wrote {gpkg} and {twin}: {len(points.ids)} points; label the 'reference' column, then run "
+          f"landseg areas {args.map} --reference-sample {gpkg} -o REPORT_DIR")
+    for name, n in zip(strata.class_names, allocation):
+        print(f"  {name:<24} {int(n):6d}")
+    return 0
+
+
+def _add_areas(sub) -> None:
+    p = sub.add_parser("areas", help="error-adjusted areas with confidence intervals from a labelled sample",
+                       description="Area estimates and accuracy with 95 % confidence intervals from a labelled "
+                       "stratified sample (Olofsson et al. 2014).")
+    p.add_argument("map", help="classes.tif written by 'landseg map'")
+    p.add_argument("--reference-sample", required=True, help="labelled sample (.gpkg or its .csv twin)")
+    p.add_argument("--column", default="reference", help="column with the reference labels (default: reference)")
+    p.add_argument("-o", "--output", required=True, help="report directory (areas.json, areas.md, areas.png)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_run_areas)
+
+
+def _run_areas(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from landsegmenter.eval.area_report import estimate_map_areas, markdown, write_area_report
+
+    estimate, unit = estimate_map_areas(args.map, args.reference_sample, args.column)
+    title = f"Areas of {Path(args.map).name} from {Path(args.reference_sample).name}"
+    write_area_report(estimate, unit, args.output, title, overwrite=args.overwrite)
+    if not args.quiet:
+        print(markdown(estimate, unit, title))
+    return 0
+
+
 def _add_train(sub) -> None:
     for name, text in (("train", "train a model on a LAS store as a YAML config describes"),
                        ("finetune", "fine-tune a trained model (--init) on a LAS store or a labelled scene")):
@@ -340,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_map(sub)
     _add_sensors(sub)
     _add_evaluate(sub)
+    _add_sample(sub)
+    _add_areas(sub)
     _add_las(sub)
     _add_train(sub)
     _add_adapt(sub)

@@ -61,6 +61,7 @@ def test_blocks_in_this_process_give_the_single_process_bytes(s2_scene, referenc
     assert result.workers == 0 and result.blocks == result.blocks_run == 3 * 6
     assert result.tiles_run > result.tiles  # halos: tiles next to block edges are predicted twice
     assert not (tmp_path / "out" / ".landseg-partial").exists()
+    assert (tmp_path / "out" / "item.json").is_file() and (tmp_path / "out" / "classes.qml").is_file()
 
 
 def test_block_size_must_be_positive(s2_scene, tmp_path):

@@ -165,6 +165,11 @@ def test_stac_mosaic_composites_the_overlap_and_covers_the_union(catalog, own_ma
     assert [s["id"] for s in record["scenes"]] == ["A", "B"] and [s["priority"] for s in record["scenes"]] == [1, 0]
     areas = json.loads((out / "areas.json").read_text())
     assert sum(r["pixels"] for r in areas) == int(footprint.sum())
+    item = pystac.Item.from_file(str(out / "item.json"))
+    assert item.datetime == dt.datetime(2017, 2, 16, 10, 21, tzinfo=dt.timezone.utc)  # the scenes' acquisition
+    assert len([link for link in item.links if link.rel == "derived_from"]) == len(record["scenes"][0]["paths"]) + \
+        len(record["scenes"][1]["paths"])
+    assert "preview" not in item.assets and (out / "classes.qml").is_file()  # --no-preview
 
 
 def test_an_interrupted_mosaic_resumes_from_its_stored_blocks(catalog, mosaic, tmp_path):

@@ -1,11 +1,12 @@
 """The scene mapper runs a saved LandSegmenter model end to end on a real scene."""
+import hashlib
 import json
 
 import rasterio
 import torch
 
 from landsegmenter.cli import main
-from landsegmenter.model.io import save_model
+from landsegmenter.model.io import WEIGHTS_FILE, save_model
 from landsegmenter.model.presets import build_model
 
 
@@ -22,6 +23,10 @@ def test_map_with_a_saved_tiny_model(s2_scene, tmp_path):
     assert set(classes.ravel().tolist()) <= {0, 1, 2, 3, 255}
     run = json.loads((out / "run.json").read_text())
     assert run["bands"] == ["B02", "B03", "B04", "B08", "B11", "B12"] and run["model"] != "spectral-rule-v2"
+    item = json.loads((out / "item.json").read_text())
+    weights = hashlib.sha256((model_dir / WEIGHTS_FILE).read_bytes()).hexdigest()
+    assert item["properties"]["landseg:model_sha256"] == weights
+    assert item["properties"]["landseg:model"] == run["model"] and run["model"].endswith(weights[:16])
 
 
 def test_fusion_switch_and_reflectance_model(s2_scene, tmp_path, capsys):

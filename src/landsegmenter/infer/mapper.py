@@ -8,6 +8,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -22,9 +23,11 @@ from landsegmenter.errors import LandSegError
 from landsegmenter.geo.cog import create_partial, publish_cog
 from landsegmenter.geo.raster import Scene
 from landsegmenter.geo.reflectance import NORMALISATIONS, is_reflective
+from landsegmenter.geo.style import write_qml
 from landsegmenter.infer.blender import NODATA, Blender
 from landsegmenter.infer.reports import class_areas, write_area_tables, write_preview
-from landsegmenter.infer.rundir import RunDir, fingerprint
+from landsegmenter.infer.rundir import PRODUCTS, RunDir, fingerprint
+from landsegmenter.infer.stac_item import RunProducts, write_item
 from landsegmenter.infer.strips import StripWriter
 from landsegmenter.infer.tiling import Tile, TileLayout, check_tiling
 from landsegmenter.model.landsegmenter import fusion_set
@@ -302,10 +305,12 @@ class MappingJob:
         write_area_tables(areas, run.product("areas.csv"), run.product("areas.json"))
         if preview:
             title = f"{Path(self.stack.paths[0]).name}: {len(names)} classes"
-            write_preview(self.partials["classes"], run.product("preview.png"), names, self.colors, title)
+            write_preview(self.partials["classes"], run.product("preview.png"), names, self.colors, title,
+                          input_bands=getattr(self.stack, "bands", None))
         if confidence:
             publish_cog(self.partials["confidence"], run.product("confidence.tif"), overview_resampling="average")
         publish_cog(self.partials["classes"], run.product("classes.tif"))
+        write_qml(run.product("classes.qml"), names, self.colors)
         result = MapResult(
             outdir=run.root,
             classes=run.product("classes.tif"),
@@ -318,8 +323,22 @@ class MappingJob:
             model_seconds=model_seconds,
         )
         run.write_json("run.json", self._run_record(result))
+        write_item(self._run_products(areas, confidence, preview), run.product("item.json"))
         run.finish()
         return result
+
+    def _run_products(self, areas: list[dict], confidence: bool, preview: bool) -> RunProducts:
+        """What ``item.json`` describes."""
+        skipped = {"confidence.tif": not confidence, "preview.png": not preview, "item.json": True}
+        return RunProducts(
+            item_id=self.run_dir.root.resolve().name, grid=self.stack.grid, class_names=self.class_names,
+            colors=self.colors, areas=areas, model=_model_name(self.segmenter),
+            model_sha256=getattr(self.segmenter, "weights_sha256", None), inputs=list(self.stack.paths),
+            files=[name for name in PRODUCTS if not skipped.get(name)], acquired=self._acquisition_times(),
+        )
+
+    def _acquisition_times(self) -> list[datetime]:
+        return []  # a plain raster does not say; STAC mosaics do
 
     def _run_record(self, result: MapResult) -> dict:
         return {
@@ -330,7 +349,7 @@ class MappingJob:
             "wavelengths_um": self.stack.wavelengths,
             "classes": [{"index": i, "name": n, "color": "#%02X%02X%02X" % c}
                         for i, (n, c) in enumerate(zip(self.class_names, self.colors))],
-            "model": str(getattr(self.segmenter, "fingerprint", type(self.segmenter).__name__)),
+            "model": _model_name(self.segmenter),
             "fusion": {expert: bool(getattr(self.segmenter, switch)) for expert, switch in
                        (("similarity", "fusion"), ("knowledge", "knowledge")) if hasattr(self.segmenter, switch)},
             "tile_size": self.layout.tile,
@@ -343,6 +362,10 @@ class MappingJob:
             "height": self.stack.height,
             "crs": self.stack.grid.crs.to_string() if self.stack.grid.crs else None,
         }
+
+
+def _model_name(segmenter: Segmenter) -> str:
+    return str(getattr(segmenter, "fingerprint", type(segmenter).__name__))
 
 
 def _stat(path: str) -> tuple[int, int] | None:

@@ -25,6 +25,7 @@ import math
 import shutil
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -281,10 +282,22 @@ class _MosaicJob(MappingJob):
         )
         return record
 
+    def _acquisition_times(self) -> list[datetime]:
+        times = [_parse_datetime(s.datetime) for s in self.sources if s.datetime]
+        return [t for t in times if t is not None]
+
     def redundancy(self) -> float:
         """Model pixels per scene pixel, over all scenes (the halos of blocks not counted)."""
         return sum(r.layout.redundancy() * r.stack.width * r.stack.height for r in self.runs) / sum(
             r.stack.width * r.stack.height for r in self.runs)
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _check_same_bands(runs: list[SceneRun], sources: Sequence[SourceScene]) -> None:

@@ -14,7 +14,8 @@ from landsegmenter.errors import LandSegError
 from landsegmenter.geo.cog import atomic_write_bytes
 
 PARTIAL_DIR = ".landseg-partial"
-PRODUCTS = ("classes.tif", "confidence.tif", "areas.csv", "areas.json", "preview.png", "run.json")
+PRODUCTS = ("classes.tif", "confidence.tif", "areas.csv", "areas.json", "preview.png", "run.json", "item.json",
+            "classes.qml")
 
 
 @dataclass

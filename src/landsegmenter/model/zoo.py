@@ -37,6 +37,7 @@ def load_segmenter(spec: str | Segmenter, device: str | torch.device = "cpu") ->
     model = load_model(path)
     meta = read_model_config(path)
     model.fingerprint = f"{meta['preset']}:{meta['weights_sha256'][:16]}"  # identifies the weights for --resume
+    model.weights_sha256 = meta["weights_sha256"]
     return model.to(device).eval()
 
 
