@@ -37,18 +37,22 @@ def _per_class_sums(labels: torch.Tensor, num_classes: int, values: torch.Tensor
     return sums.reshape(batch, num_classes)
 
 
-def class_confidence(probs: torch.Tensor) -> torch.Tensor:
-    """Mean max-probability over each class's win region: probs [B, K, H, W] -> c [B, K] (0 where k never wins)."""
+def class_confidence(probs: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean max-probability over each class's win region: probs [B, K, H, W] -> c [B, K] (0 where k never wins);
+    ``valid`` [B, H, W] bool: only those pixels count."""
     top, winner = probs.max(dim=1)
-    area = _per_class_sums(winner, probs.shape[1])
-    total = _per_class_sums(winner, probs.shape[1], top)
+    weight = None if valid is None else valid.to(top.dtype)
+    area = _per_class_sums(winner, probs.shape[1], weight)
+    total = _per_class_sums(winner, probs.shape[1], top if weight is None else top * weight)
     return (total / area.clamp(min=1)).to(probs.dtype)
 
 
-def class_presence(probs: torch.Tensor, min_area: float = 0.0) -> torch.Tensor:
-    """Whether each class wins more than ``min_area`` of the pixels: probs [B, K, H, W] -> [B, K] bool."""
-    area = _per_class_sums(probs.argmax(dim=1), probs.shape[1])
-    return area / probs[0, 0].numel() > min_area
+def class_presence(probs: torch.Tensor, min_area: float = 0.0, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Whether each class wins more than ``min_area`` of the (valid) pixels: probs [B, K, H, W] -> [B, K] bool."""
+    weight = None if valid is None else valid.to(probs.dtype)
+    area = _per_class_sums(probs.argmax(dim=1), probs.shape[1], weight)
+    pixels = probs[0, 0].numel() if valid is None else valid.flatten(1).sum(1, keepdim=True).clamp(min=1)
+    return area / pixels > min_area
 
 
 def fusion_weights(confidence: torch.Tensor, present: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -70,15 +74,16 @@ def _probabilities(logits: torch.Tensor) -> torch.Tensor:
 
 def class_weights(
     decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, threshold: float = 0.7, min_area: float = 0.0,
-    available: torch.Tensor | None = None,
+    available: torch.Tensor | None = None, valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-image class weights w [B, K] from two [B, K, H, W] logit maps (see module docstring);
-    ``available`` [K] bool: the classes the second expert has an opinion on (default: all)."""
+    ``available`` [K] bool: the classes the second expert has an opinion on (default: all);
+    ``valid`` [B, H, W] bool: the pixels with data (default: all)."""
     p, q = _probabilities(decoder_logits), _probabilities(similarity_logits)
-    present = class_presence(q, min_area)
+    present = class_presence(q, min_area, valid)
     if available is not None:
         present = present & available.to(present.device)[None]
-    return fusion_weights(class_confidence(p), present, threshold)
+    return fusion_weights(class_confidence(p, valid), present, threshold)
 
 
 def fuse_logits(decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -108,15 +113,16 @@ class ConfidenceGuidedFusion(nn.Module):
 
     def forward(
         self, decoder_logits: torch.Tensor, similarity_logits: torch.Tensor, region: tuple[int, int] | None = None,
-        available: torch.Tensor | None = None,
+        available: torch.Tensor | None = None, valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Fuse two [B, K, H, W] maps; ``region`` (h, w): only the top-left h x w pixels
-        (the unpadded image) count for the class confidences and presence; ``available`` [K]:
-        the classes the second map has an opinion on."""
+        (the unpadded image) count for the class confidences and presence, and of those only the
+        ``valid`` [B, H, W] ones (pixels with data); ``available`` [K]: the classes the second map
+        has an opinion on."""
         if not self.enabled:
             return decoder_logits
         h, w = region if region is not None else decoder_logits.shape[-2:]
         inside = (..., slice(0, h), slice(0, w))
         weights = class_weights(decoder_logits[inside], similarity_logits[inside], self.threshold, self.min_area,
-                                available)
+                                available, None if valid is None else valid[:, :h, :w])
         return fuse_logits(decoder_logits, similarity_logits, weights)

@@ -136,18 +136,26 @@ class LandSegmenter(nn.Module):
         size, padded = tuple(image.shape[-2:]), padded_size(image.shape[-2:])
         logits = self.decoder(features.embedding, features.high_res, prompts.tokens)  # stride 4
         # Fusing at stride 4 costs 1/16 of fusing at full resolution and gives the same maps up to interpolation.
-        region = (math.ceil(size[0] / 4), math.ceil(size[1] / 4))
+        region, grid = (math.ceil(size[0] / 4), math.ceil(size[1] / 4)), tuple(logits.shape[-2:])
+        valid = pixels_with_data(image, grid) if self.fusion or self.knowledge else None
         if self.fusion:
             similarity_logits = self.similarity_head(
-                features.embedding, features.high_res[1], prompts.text, output_size=tuple(logits.shape[-2:])
+                features.embedding, features.high_res[1], prompts.text, output_size=grid
             )
-            logits = self.fusion_rule(logits, similarity_logits, region=region)
+            logits = self.fusion_rule(logits, similarity_logits, region=region, valid=valid)
         if self.knowledge and self.normalisation == "reflectance":
             spectral_logits, known = self.knowledge_expert(
-                reflectance_at(image, wavelengths, tuple(logits.shape[-2:])), wavelengths, class_names, self.prompter
+                reflectance_at(image, wavelengths, grid), wavelengths, class_names, self.prompter
             )
-            logits = self.knowledge_rule(logits, spectral_logits, region=region, available=known)
+            logits = self.knowledge_rule(logits, spectral_logits, region=region, available=known, valid=valid)
         return crop(F.interpolate(logits, size=padded, mode="bilinear", align_corners=False), size)
+
+
+def pixels_with_data(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[B, *size] bool: cells mostly covered by pixels with data. The mapper and the LAS loader write
+    pixels without data as 0 in every band, which real normalised data never is."""
+    has_data = (pad_to_multiple(image, PAD_MULTIPLE) != 0).any(dim=1, keepdim=True).float()
+    return F.adaptive_avg_pool2d(has_data, size)[:, 0] > 0.5
 
 
 def reflectance_at(image: torch.Tensor, wavelengths: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
