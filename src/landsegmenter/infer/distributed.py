@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import ClassVar, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -214,14 +214,7 @@ class _BlockJob(MappingJob):
 class BlockRunDir(RunDir):
     """A run directory whose fresh start of the partial rasters keeps the stores of finished blocks."""
 
-    def start_fresh(self) -> None:
-        for child in self.partial.iterdir():
-            if child.name in KEPT:
-                continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+    keep: ClassVar[tuple[str, ...]] = (*RunDir.keep, *KEPT)
 
 
 class SceneRun(MappingJob):

@@ -17,7 +17,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 import landsegmenter
-from landsegmenter.errors import LandSegError
+from landsegmenter.errors import LandSegError, describe_os_error
 from landsegmenter.geo.cog import create_partial, publish_cog
 from landsegmenter.geo.raster import Scene
 from landsegmenter.infer.blender import NODATA, Blender
@@ -278,15 +278,34 @@ class MappingJob:
 
     # --- products --------------------------------------------------------------------
     def publish(self, confidence: bool, preview: bool, seconds: float, model_seconds: float, tiles_run: int):
+        """Write and check every product in the staging directory, then swap them all into place."""
+        run = self.run_dir
+        had_results = (run.root / "run.json").exists() or run.product("classes.tif").exists()
+        try:
+            run.begin_publish()
+            result = self._stage_products(confidence, preview, seconds, model_seconds, tiles_run)
+            run.publish_staged()
+        except OSError as exc:
+            run.discard_staged()
+            kept = "the previous results are unchanged" if had_results else "nothing was published"
+            raise LandSegError(
+                f"cannot write the results to {run.root}: {describe_os_error(exc)}; {kept} "
+                "(the mapped tiles are kept: fix the cause and run again with --resume)"
+            ) from None
+        run.finish()
+        return result
+
+    def _stage_products(self, confidence: bool, preview: bool, seconds: float, model_seconds: float,
+                        tiles_run: int) -> MapResult:
         run, names = self.run_dir, self.class_names
+        publish_cog(self.partials["classes"], run.staged("classes.tif"))
+        if confidence:
+            publish_cog(self.partials["confidence"], run.staged("confidence.tif"), overview_resampling="average")
         areas = class_areas(self.partials["classes"], self.stack.grid, names)
-        write_area_tables(areas, run.product("areas.csv"), run.product("areas.json"))
+        write_area_tables(areas, run.staged("areas.csv"), run.staged("areas.json"))
         if preview:
             title = f"{Path(self.stack.paths[0]).name}: {len(names)} classes"
-            write_preview(self.partials["classes"], run.product("preview.png"), names, self.colors, title)
-        if confidence:
-            publish_cog(self.partials["confidence"], run.product("confidence.tif"), overview_resampling="average")
-        publish_cog(self.partials["classes"], run.product("classes.tif"))
+            write_preview(self.partials["classes"], run.staged("preview.png"), names, self.colors, title)
         result = MapResult(
             outdir=run.root,
             classes=run.product("classes.tif"),
@@ -298,8 +317,7 @@ class MappingJob:
             seconds=seconds,
             model_seconds=model_seconds,
         )
-        run.write_json("run.json", self._run_record(result))
-        run.finish()
+        run.stage_json("run.json", self._run_record(result))
         return result
 
     def _run_record(self, result: MapResult) -> dict:
