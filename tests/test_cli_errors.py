@@ -1,6 +1,7 @@
 """Bad input: one clear line on stderr, exit status 2, and no output left behind."""
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -101,3 +102,58 @@ def test_console_script_exit_status(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "landsegmenter.cli", "map", str(tmp_path / "x.tif"), "--classes",
                            "a,b", "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip() == f"landseg: error: no such file: {tmp_path / 'x.tif'}"
+
+
+@pytest.mark.parametrize("tile", ["0", "-256"])
+def test_tile_size_zero_or_negative_is_named_as_such(capsys, tmp_path, s2_scene, tile):
+    err = _fails(capsys, [str(s2_scene), "--classes", CLASSES, "--tile-size", tile], "tile size must be", tmp_path / "o")
+    assert f"got {tile}" in err and "overlap" not in err, err
+
+
+def test_an_empty_band_list_is_named_as_such(capsys, tmp_path, s2_scene):
+    err = _fails(capsys, [str(s2_scene), "--bands", ",", "--classes", CLASSES], "empty band name", tmp_path / "o")
+    assert "twice" not in err
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_class_name(tmp_path, s2_scene):
+    legend = tmp_path / "legend.txt"
+    legend.write_bytes("water\nforest\n".encode("utf-8-sig"))
+    out = tmp_path / "o"
+    assert main(["map", str(s2_scene), "--classes-file", str(legend), "-o", str(out), "--model", "spectral-rule",
+                 "--quiet", "--tile-size", "256", "--no-preview", "--no-confidence"]) == 0
+    with rasterio.open(out / "classes.tif") as src:
+        assert src.tags()["LANDSEG_CLASS_NAMES"] == '["water", "forest"]'
+
+
+SLOW_RUN = """
+import sys, time
+from landsegmenter import map_scene
+from landsegmenter.model.spectral_rule import SpectralIndexRule
+
+class SlowRule(SpectralIndexRule):
+    def forward(self, *args):
+        time.sleep(0.5)  # long enough to try the directory while this run holds it
+        return super().forward(*args)
+
+map_scene(sys.argv[1], ["water", "forest"], sys.argv[2], model=SlowRule(), tile_size=128, overlap=32, progress=False)
+"""
+
+
+def test_a_live_run_is_not_taken_for_an_interrupted_one(capsys, tmp_path, s2_scene):
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_RUN)
+    out = tmp_path / "o"
+    lock = out / ".landseg-partial" / "lock"
+    live = subprocess.Popen([sys.executable, str(script), str(s2_scene), str(out)])
+    try:
+        deadline = time.time() + 60
+        while not lock.exists() and live.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert lock.exists(), "the running map locked its directory"
+        for extra in ([], ["--resume"], ["--overwrite"]):
+            args = [str(s2_scene), "--classes", "water,forest", "--tile-size", "128", *extra]
+            _fails(capsys, args, f"another landseg run (pid {live.pid}) is writing to {out}", out)
+    finally:
+        live.kill()
+        live.wait()
+    _fails(capsys, [str(s2_scene), "--classes", "water,forest", "--tile-size", "128"], "holds an interrupted run", out)

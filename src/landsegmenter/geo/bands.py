@@ -111,6 +111,8 @@ def _select(named: list[tuple[str, FileBand]], bands: Sequence[str] | None) -> l
         return named
     by_name = {name.lower(): (name, fb) for name, fb in named}
     lowered = [b.strip().lower() for b in bands]
+    if not all(lowered):
+        raise LandSegError(f"empty band name in {','.join(bands)!r}: give band names such as B02,B03,B04")
     repeated = sorted({b for b in lowered if lowered.count(b) > 1})
     if repeated:
         raise LandSegError(f"band {repeated[0]!r} is selected twice")
