@@ -157,3 +157,21 @@ def test_a_live_run_is_not_taken_for_an_interrupted_one(capsys, tmp_path, s2_sce
         live.kill()
         live.wait()
     _fails(capsys, [str(s2_scene), "--classes", "water,forest", "--tile-size", "128"], "holds an interrupted run", out)
+
+
+def test_a_tile_size_too_large_for_memory_is_refused_before_allocating(capsys, tmp_path, s2_scene):
+    args = [str(s2_scene), "--classes", CLASSES, "--tile-size", "1000000"]
+    err = _fails(capsys, args, "tile size 1000000 with batch size 4 needs at least", tmp_path / "o")
+    assert "TB of memory" in err or "PB of memory" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_memory_bound_counts_tile_size_and_batch(capsys, tmp_path, s2_scene, monkeypatch):
+    from landsegmenter.infer import mapper
+
+    monkeypatch.setattr(mapper, "available_memory", lambda: 50_000_000)
+    args = [str(s2_scene), "--classes", CLASSES, "--tile-size", "512"]
+    _fails(capsys, args, "more than the 50.0 MB available", tmp_path / "o")
+    small = ["map", str(s2_scene), "--classes", CLASSES, "-o", str(tmp_path / "o"), "--model", "spectral-rule",
+             "--quiet", "--tile-size", "128", "--batch-size", "1", "--no-preview"]
+    assert main(small) == 0

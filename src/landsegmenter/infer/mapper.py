@@ -91,6 +91,7 @@ def map_scene(
     with gdal_env(), Scene(scene, sensor=sensor, bands=bands, wavelengths=wavelengths, resolution=resolution) as stack:
         segmenter = load_segmenter(model, dev)
         class_names = model_class_names(class_names, segmenter)
+        check_memory(stack, class_names, tile_size, batch_size)
         stats = checked_model_inputs(stack, segmenter, class_names, normalise)
         run.prepare(overwrite=overwrite, resume=resume)
         job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
@@ -127,6 +128,56 @@ def checked_model_inputs(stack: Scene, segmenter: Segmenter, class_names: list[s
     if validate is not None:
         validate(stack.wavelengths, class_names)
     return normalisation_stats(stack, segmenter, normalise)
+
+
+BATCHES_IN_FLIGHT = 4  # read ahead (up to 3, see MappingJob._prefetched) plus the one in the model
+
+
+def mapping_memory(bands: int, classes: int, tile: int, batch: int, width: int, height: int) -> int:
+    """Bytes the tile loop needs at least: input batches, the model's per-class scores, the blender's open cells.
+
+    The model's own activations come on top, so this is a lower bound.
+    """
+    pixels = tile * tile
+    inputs = BATCHES_IN_FLIGHT * batch * pixels * (bands * 4 + 1)  # float32 bands and the valid mask
+    scores = 2 * batch * classes * pixels * 4  # logits and probabilities, float32
+    blender = width * min(tile, height) * (classes + 1) * 4  # a tile row of open cells: sums and weights
+    return inputs + scores + blender
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (Linux ``MemAvailable``; else free pages), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(stack, class_names: Sequence[str], tile_size: int, batch_size: int) -> None:
+    """Refuse a tile size and batch whose buffers alone would not fit in the available memory."""
+    need = mapping_memory(len(stack.bands), len(class_names), tile_size, batch_size, stack.width, stack.height)
+    have = available_memory()
+    if have is not None and need > have:
+        raise LandSegError(
+            f"tile size {tile_size} with batch size {batch_size} needs at least {_bytes(need)} of memory "
+            f"({len(stack.bands)} bands, {len(class_names)} classes), more than the {_bytes(have)} available: "
+            "use a smaller --tile-size or --batch-size"
+        )
+
+
+def _bytes(n: float) -> str:
+    units = ["B", "KB", "MB", "GB", "TB", "PB"]
+    step = 0
+    while n >= 1000 and step < len(units) - 1:
+        n, step = n / 1000, step + 1
+    return f"{n:.1f} {units[step]}"
 
 
 def gdal_env() -> rasterio.Env:
