@@ -175,3 +175,33 @@ def test_the_memory_bound_counts_tile_size_and_batch(capsys, tmp_path, s2_scene,
     small = ["map", str(s2_scene), "--classes", CLASSES, "-o", str(tmp_path / "o"), "--model", "spectral-rule",
              "--quiet", "--tile-size", "128", "--batch-size", "1", "--no-preview"]
     assert main(small) == 0
+
+
+def test_wavelengths_in_nanometres_are_refused_with_a_hint(capsys, tmp_path, s2_scene):
+    args = [str(s2_scene), "--bands", "B02,B03,B04", "--wavelengths", "490,560,665", "--classes", CLASSES]
+    _fails(capsys, args, "did you give nanometres? 490 nm = 0.49 µm", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sensor_the_band_names_contradict_is_refused_naming_both(capsys, tmp_path, shared_data):
+    s2 = shared_data / "s2_l2a_porto_trombetas" / "s2_l2a_12band_10m.tif"
+    err = _fails(capsys, [str(s2), "--sensor", "landsat5_tm", "--classes", CLASSES], "named as sentinel2_l2a bands",
+                 tmp_path / "o")
+    assert "--sensor sentinel2_l2a" in err and "landsat5" in err, err
+
+
+def test_a_sensor_the_wavelength_metadata_contradicts_is_refused(capsys, tmp_path, s2_scene):
+    """B01..B07 are Landsat band names too; the file's wavelength tags tell the sensors apart."""
+    with rasterio.open(s2_scene) as src:
+        profile = {**src.profile, "count": 7}
+        data, names = src.read(list(range(1, 8))), src.descriptions[:7]
+        tags = [src.tags(i) for i in range(1, 8)]
+    subset = tmp_path / "s2_7band.tif"
+    with rasterio.open(subset, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = names
+        for i, band_tags in enumerate(tags, start=1):
+            dst.update_tags(i, **band_tags)
+    err = _fails(capsys, [str(subset), "--sensor", "landsat5_tm", "--classes", CLASSES], "by its metadata",
+                 tmp_path / "o")
+    assert "0.443 µm" in err and "B1 is at 0.485 µm" in err, err
