@@ -334,7 +334,7 @@ def one_line_warnings():
     before = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if "landsegmenter" not in str(filename):
+        if category is not UserWarning or "landsegmenter" not in str(filename):
             return before(message, category, filename, lineno, file, line)
         print(f"landseg: warning: {message}", file=sys.stderr)
 
