@@ -120,8 +120,10 @@ class RunDir:
         try:
             np.savez(tmp, fingerprint=np.array(fingerprint), **arrays)
             os.replace(tmp, self.state_file)
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and not exc.filename:  # zipfile's errors do not name the file
+                raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from None
             raise
 
     def load_state(self, fingerprint: str) -> dict[str, np.ndarray] | None:
