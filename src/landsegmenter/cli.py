@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from functools import partial
 from typing import Sequence
 
-from landsegmenter.errors import LandSegError
+from landsegmenter.errors import LandSegError, describe_os_error
 
 
 def _floats(text: str) -> list[float]:
@@ -392,6 +393,30 @@ def _run_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error(message: str) -> int:
+    print(f"landseg: error: {message}", file=sys.stderr)
+    return 2
+
+
+@contextmanager
+def one_line_warnings():
+    """Our warnings as ``landseg: warning: ...`` lines, without the source line Python adds."""
+    import warnings
+
+    before = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category is not UserWarning or "landsegmenter" not in str(filename):
+            return before(message, category, filename, lineno, file, line)
+        print(f"landseg: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = before
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landseg", description="Land-use / land-cover mapping from any sensor.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -409,10 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with one_line_warnings():
+            return args.func(args)
     except LandSegError as exc:
-        print(f"landseg: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
+    except OSError as exc:  # e.g. a full disk or a lost network share, anywhere
+        return _error(describe_os_error(exc))
+    except MemoryError:
+        return _error("out of memory: try a smaller --tile-size or --batch-size")
     except KeyboardInterrupt:
         print("landseg: interrupted (use --resume to continue)", file=sys.stderr)
         return 130

@@ -102,6 +102,50 @@ def test_killing_a_worker_mid_run_still_gives_the_single_process_bytes(cluster, 
     _same_as_reference(result, reference)
 
 
+def test_killing_a_worker_of_the_workers_2_cluster_still_gives_the_single_process_bytes(reference, s2_scene, tmp_path,
+                                                                                         monkeypatch):
+    """The cluster ``--workers 2`` starts (map_distributed(workers=2)), one of its workers killed mid-run."""
+    from landsegmenter.infer import distributed
+
+    real_cluster, started = distributed.local_cluster, []
+
+    def recorded_cluster(workers: int):
+        started.append(real_cluster(workers))
+        return started[-1]
+
+    monkeypatch.setattr(distributed, "local_cluster", recorded_cluster)
+    out = tmp_path / "out"
+    store = out / ".landseg-partial" / "blocks"
+    outcome: dict = {}
+
+    def mapping() -> None:
+        try:
+            outcome["result"] = map_distributed(s2_scene, CLASSES, out, model=_slow_rule(0.1), workers=2, block_tiles=2,
+                                                progress=False, **TILING)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=mapping, daemon=True)
+    thread.start()
+    _wait_for(lambda: started and len(list(store.glob("block-*.npz"))) >= 2 or "error" in outcome, seconds=120)
+    assert "error" not in outcome, outcome.get("error")
+    with Client(started[0]) as client:
+        pids = client.run(os.getpid)
+        _wait_for(lambda: any(client.processing().values()))
+        victim = next(w for w, keys in client.processing().items() if keys)
+        lost = list(client.processing()[victim])
+        finished_before = len(list(store.glob("block-*.npz")))
+        os.kill(pids[victim], signal.SIGKILL)
+        thread.join(180)
+    assert not thread.is_alive(), "the run finished after the kill"
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    assert lost and finished_before < result.blocks == result.blocks_run, "the worker died with work in hand"
+    assert result.workers == 2
+    _same_as_reference(result, reference)
+
+
 INTERRUPTED = textwrap.dedent(
     """
     import sys, time

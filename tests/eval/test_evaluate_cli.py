@@ -1,6 +1,9 @@
 """`landseg evaluate` on a real scene against its Dynamic World reference."""
 import json
 
+import numpy as np
+import rasterio
+
 from landsegmenter.cli import main
 
 
@@ -35,3 +38,59 @@ def test_reference_legend_from_a_file(shared_data, tmp_path, capsys):
     assert main([*base, "--reference-legend", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err.strip() == f"landseg: error: legend file not found: {tmp_path / 'missing.yaml'}"
     assert not (tmp_path / "x").exists()
+
+
+def _evaluate(shared_data, reference, legend, out, scene=None):
+    scene = scene or shared_data / "s2_t33uuu_20170216" / "s2_l1c_13band_10m.tif"
+    return main(["evaluate", "--model", "spectral-rule", "--scene", str(scene), "--reference", str(reference),
+                 "--reference-legend", legend, "-o", str(out), "--quiet"])
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("landseg: error: "), err
+    return err
+
+
+def test_a_reference_that_does_not_overlap_the_scene_is_refused_before_mapping(shared_data, tmp_path, capsys):
+    sao_tome = shared_data / "worldcover_n00e006" / "esa_worldcover_2021_v200_n00e006_saotome.tif"
+    out = tmp_path / "rep"
+    assert _evaluate(shared_data, sao_tome, "esa_worldcover_2021", out) == 2
+    assert "does not overlap the scene" in _one_error_line(capsys)
+    assert not out.exists(), "no map was made"
+
+
+def test_a_reference_covering_little_of_the_scene_warns(shared_data, tmp_path, capsys):
+    reference = _sparse_reference(shared_data, tmp_path, np.s_[:16, :16])
+    assert _evaluate(shared_data, reference, "dynamic_world", tmp_path / "rep") == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("landseg: warning: only 0.02% of the scene has pixels of the reference"), err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_no_valid_pixels_in_common_is_refused(shared_data, tmp_path, capsys):
+    """The reference has data only where the scene has none: the overlap is seen once the scene is mapped."""
+    folder = shared_data / "s2_t33uuu_20170216"
+    with rasterio.open(folder / "s2_l1c_13band_10m.tif") as src:
+        profile, data, names = src.profile, src.read(), src.descriptions
+    data[:, :64, :] = 0  # the scene's nodata
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = names
+    reference = _sparse_reference(shared_data, tmp_path, np.s_[:64, :])
+    assert _evaluate(shared_data, reference, "dynamic_world", tmp_path / "rep", scene=scene) == 2
+    assert "no valid pixels in common" in _one_error_line(capsys)
+    assert not (tmp_path / "rep" / "report.json").exists()
+
+
+def _sparse_reference(shared_data, tmp_path, window):
+    """The scene's Dynamic World label with nodata (255) outside ``window``."""
+    with rasterio.open(shared_data / "s2_t33uuu_20170216" / "dynamic_world_label.tif") as label:
+        profile, data = label.profile, label.read(1)
+    kept = np.full_like(data, 255)
+    kept[window] = data[window]
+    path = tmp_path / "sparse_reference.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(kept, 1)
+    return path

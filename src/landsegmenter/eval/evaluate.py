@@ -9,7 +9,8 @@ import torch
 from tqdm import tqdm
 
 from landsegmenter.errors import LandSegError
-from landsegmenter.eval.compare import compare_maps
+from landsegmenter.eval.compare import check_reference, compare_maps
+from landsegmenter.geo.raster import Scene
 from landsegmenter.eval.metrics import ConfusionMatrix, Report, report
 from landsegmenter.infer.mapper import map_scene
 from landsegmenter.model.landsegmenter import fusion_set
@@ -81,8 +82,15 @@ def evaluate_scene(
     fusion: str | bool | None = None,
     **map_options,
 ) -> Report:
-    """Map ``scene`` with the legend's class names (or ``prompts``) and compare with ``reference``."""
+    """Map ``scene`` with the legend's class names (or ``prompts``) and compare with ``reference``.
+
+    The reference is checked first (readable, on a grid that overlaps the scene, with codes
+    of ``legend``), so a reference that cannot be compared costs no map.
+    """
     text = _prompts(legend.names, prompts)
+    scene_options = {k: map_options[k] for k in ("sensor", "bands", "wavelengths", "resolution") if k in map_options}
+    with Scene(scene, **scene_options) as stack:
+        check_reference(reference, legend, stack.grid)
     with fusion_set(segmenter, fusion):
         result = map_scene(scene, text, outdir, model=segmenter, overwrite=True, **map_options)
     return compare_maps(result.classes, reference, legend, by_index=prompts is not None)

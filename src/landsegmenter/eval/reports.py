@@ -63,8 +63,9 @@ def write_report(reports: dict[str, Report], outdir: Path, title: str) -> None:
     """``report.json`` (all variants), ``report.md`` and one ``confusion_<variant>.png`` each."""
     outdir.mkdir(parents=True, exist_ok=True)
     payload = {name: r.to_dict() for name, r in reports.items()}
-    atomic_write_bytes(outdir / "report.json", (json.dumps(payload, indent=2) + "\n").encode())
     text = "".join(markdown(r, f"{title} — {name}") + "\n" for name, r in reports.items())
     atomic_write_bytes(outdir / "report.md", text.encode())
     for name, r in reports.items():
         atomic_write_bytes(outdir / f"confusion_{name}.png", confusion_png(r, f"{title} — {name}"))
+    # last: a report.json marks a complete report (and makes the next run ask for --overwrite)
+    atomic_write_bytes(outdir / "report.json", (json.dumps(payload, indent=2) + "\n").encode())

@@ -9,6 +9,10 @@ from landsegmenter.errors import LandSegError
 from landsegmenter.geo.sensors import Sensor, get_sensor, match_sensor_by_band_names
 
 WAVELENGTH_TAGS = ("center_wavelength_um", "CENTRAL_WAVELENGTH_UM", "wavelength_um", "wavelength")
+# Longest accepted centre wavelength: thermal infrared ends near 14 µm, and the registry's
+# SAR "wavelength" is DOFA's 5.405 token. Anything longer is a unit slip (nm for µm).
+MAX_WAVELENGTH_UM = 20.0
+TAG_TOLERANCE = 0.05  # relative disagreement of a file's wavelength tag with the chosen sensor
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ def resolve_bands(
     ``CENTRAL_WAVELENGTH_UM`` imagery metadata).
     """
     sensor_obj = _pick_sensor(file_bands, sensor, explicit=wavelengths is not None)
+    if sensor:
+        _check_band_names_fit(file_bands, sensor_obj)
     named = _name_file_bands(file_bands, sensor_obj)
     chosen = _select(named, bands)
     if wavelengths is not None and len(wavelengths) != len(chosen):
@@ -58,11 +64,54 @@ def resolve_bands(
             f"{len(wavelengths)} wavelengths given for {len(chosen)} bands "
             f"({', '.join(name for name, _ in chosen)}); give one wavelength (µm) per band"
         )
+    for (name, _), value in zip(chosen, wavelengths or ()):
+        _check_micrometres(float(value), f"--wavelengths value {value:g} (band {name})")
     specs = []
     for i, (name, fb) in enumerate(chosen):
         explicit = None if wavelengths is None else float(wavelengths[i])
         specs.append(_spec(fb, name, sensor_obj, explicit))
+        if sensor and explicit is None:
+            _check_tag_fits(specs[-1], sensor_obj)
     return sensor_obj, specs
+
+
+def _check_micrometres(value: float, what: str) -> None:
+    if value > MAX_WAVELENGTH_UM:
+        raise LandSegError(
+            f"{what} is above {MAX_WAVELENGTH_UM:g} µm: did you give nanometres? "
+            f"{value:g} nm = {value / 1000:g} µm; wavelengths are in µm"
+        )
+
+
+def _check_band_names_fit(file_bands: Sequence[FileBand], sensor: Sensor) -> None:
+    """Refuse a sensor whose bands the file's own band names are not, when they name another sensor's."""
+    names = [fb.description for fb in file_bands]
+    if not all(names) or all(sensor.has_band(n) for n in names):  # type: ignore[arg-type]
+        return
+    other = match_sensor_by_band_names(names)
+    if other is None or other.name in (sensor.name, sensor.variant_of):
+        return
+    foreign = [n for n in names if not sensor.has_band(n)]  # type: ignore[arg-type]
+    verb = "is not a" if len(foreign) == 1 else "are not"
+    raise LandSegError(
+        f"the bands of {Path(file_bands[0].path).name} are named as {other.name} bands "
+        f"({', '.join(names)}), and {', '.join(foreign)} {verb} {sensor.name} band{'s' * (len(foreign) > 1)}: "  # type: ignore[arg-type]
+        f"pass --sensor {other.name}, or leave --sensor out"
+    )
+
+
+def _check_tag_fits(spec: BandSpec, sensor: Sensor) -> None:
+    """Refuse a sensor band whose wavelength the file's own metadata contradicts."""
+    tag = spec.source.tag_wavelength
+    if tag is None or not sensor.has_band(spec.name):
+        return
+    tag_um = tag / 1000 if tag > MAX_WAVELENGTH_UM else tag  # a tag in nm
+    if abs(tag_um - spec.wavelength) > TAG_TOLERANCE * spec.wavelength:
+        raise LandSegError(
+            f"band {spec.source.index} of {Path(spec.source.path).name} is at {tag_um:g} µm by its metadata, "
+            f"but {sensor.name} band {spec.name} is at {spec.wavelength:g} µm: is the scene from another sensor? "
+            "pass the right --sensor, or --wavelengths"
+        )
 
 
 def _pick_sensor(file_bands: Sequence[FileBand], sensor: str | None, explicit: bool) -> Sensor | None:
@@ -111,6 +160,8 @@ def _select(named: list[tuple[str, FileBand]], bands: Sequence[str] | None) -> l
         return named
     by_name = {name.lower(): (name, fb) for name, fb in named}
     lowered = [b.strip().lower() for b in bands]
+    if not all(lowered):
+        raise LandSegError(f"empty band name in {','.join(bands)!r}: give band names such as B02,B03,B04")
     repeated = sorted({b for b in lowered if lowered.count(b) > 1})
     if repeated:
         raise LandSegError(f"band {repeated[0]!r} is selected twice")
@@ -131,8 +182,9 @@ def _spec(fb: FileBand, name: str, sensor: Sensor | None, explicit_wavelength: f
     wavelength = explicit_wavelength
     if wavelength is None and sensor_band is not None:
         wavelength = sensor_band.wavelength
-    if wavelength is None:
+    if wavelength is None and fb.tag_wavelength is not None:
         wavelength = fb.tag_wavelength
+        _check_micrometres(wavelength, f"the wavelength {wavelength:g} in the metadata of band {name!r} of {fb.path}")
     if wavelength is None:
         raise LandSegError(
             f"cannot tell the wavelength of band {name!r}: pass --sensor (see 'landseg sensors') or --wavelengths"

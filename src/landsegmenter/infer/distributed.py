@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import ClassVar, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -35,7 +35,7 @@ from landsegmenter.geo.cog import atomic_write_bytes
 from landsegmenter.geo.raster import Scene
 from landsegmenter.infer.blender import NODATA, Blender, FinishedCell
 from landsegmenter.infer.mapper import (
-    MapResult, MappingJob, check_map_options, checked_model_inputs, gdal_env, model_class_names,
+    MapResult, MappingJob, check_map_options, check_memory, checked_model_inputs, gdal_env, model_class_names,
 )
 from landsegmenter.infer.rundir import RunDir, fingerprint
 from landsegmenter.infer.strips import StripWriter
@@ -214,14 +214,7 @@ class _BlockJob(MappingJob):
 class BlockRunDir(RunDir):
     """A run directory whose fresh start of the partial rasters keeps the stores of finished blocks."""
 
-    def start_fresh(self) -> None:
-        for child in self.partial.iterdir():
-            if child.name in KEPT:
-                continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+    keep: ClassVar[tuple[str, ...]] = (*RunDir.keep, *KEPT)
 
 
 class SceneRun(MappingJob):
@@ -304,6 +297,7 @@ def open_run(spec: SceneSpec, segmenter: Segmenter, class_names: list[str], run:
              tile_size: int, overlap: int, batch_size: int, normalise: str, block_tiles: int) -> SceneRun:
     """Open the scene on the client to check it and fix its statistics; the scene is closed again."""
     with spec.open() as stack:
+        check_memory(stack, class_names, tile_size, batch_size)  # what each worker allocates
         stats = checked_model_inputs(stack, segmenter, class_names, normalise)
         return SceneRun(stack, segmenter, class_names, run, device, tile_size, overlap, stats, spec=spec,
                         batch_size=batch_size, block_tiles=block_tiles)

@@ -19,7 +19,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 import landsegmenter
-from landsegmenter.errors import LandSegError
+from landsegmenter.errors import LandSegError, describe_os_error
 from landsegmenter.geo.cog import create_partial, publish_cog
 from landsegmenter.geo.raster import Scene
 from landsegmenter.geo.reflectance import NORMALISATIONS, is_reflective
@@ -102,6 +102,7 @@ def map_scene(
             raise LandSegError(f"model {model if isinstance(model, str) else type(model).__name__} has no fusion to switch")
         with fusion_set(segmenter, fusion):
             class_names = model_class_names(class_names, segmenter)
+            check_memory(stack, class_names, tile_size, batch_size)
             stats = checked_model_inputs(stack, segmenter, class_names, normalise)
             run.prepare(overwrite=overwrite, resume=resume)
             job = MappingJob(stack, segmenter, class_names, run, dev, tile_size, overlap, stats)
@@ -155,6 +156,56 @@ def check_knowledge_inputs(stack: Scene, segmenter: Segmenter, normalise: str) -
     print(f"landseg: note: the spectral-knowledge expert needs reflectance inputs ({why}); it is off for this run",
           file=sys.stderr)
     segmenter.knowledge = False
+
+
+BATCHES_IN_FLIGHT = 4  # read ahead (up to 3, see MappingJob._prefetched) plus the one in the model
+
+
+def mapping_memory(bands: int, classes: int, tile: int, batch: int, width: int, height: int) -> int:
+    """Bytes the tile loop needs at least: input batches, the model's per-class scores, the blender's open cells.
+
+    The model's own activations come on top, so this is a lower bound.
+    """
+    pixels = tile * tile
+    inputs = BATCHES_IN_FLIGHT * batch * pixels * (bands * 4 + 1)  # float32 bands and the valid mask
+    scores = 2 * batch * classes * pixels * 4  # logits and probabilities, float32
+    blender = width * min(tile, height) * (classes + 1) * 4  # a tile row of open cells: sums and weights
+    return inputs + scores + blender
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (Linux ``MemAvailable``; else free pages), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(stack, class_names: Sequence[str], tile_size: int, batch_size: int) -> None:
+    """Refuse a tile size and batch whose buffers alone would not fit in the available memory."""
+    need = mapping_memory(len(stack.bands), len(class_names), tile_size, batch_size, stack.width, stack.height)
+    have = available_memory()
+    if have is not None and need > have:
+        raise LandSegError(
+            f"tile size {tile_size} with batch size {batch_size} needs at least {_bytes(need)} of memory "
+            f"({len(stack.bands)} bands, {len(class_names)} classes), more than the {_bytes(have)} available: "
+            "use a smaller --tile-size or --batch-size"
+        )
+
+
+def _bytes(n: float) -> str:
+    units = ["B", "KB", "MB", "GB", "TB", "PB"]
+    step = 0
+    while n >= 1000 and step < len(units) - 1:
+        n, step = n / 1000, step + 1
+    return f"{n:.1f} {units[step]}"
 
 
 def gdal_env() -> rasterio.Env:
@@ -300,17 +351,36 @@ class MappingJob:
 
     # --- products --------------------------------------------------------------------
     def publish(self, confidence: bool, preview: bool, seconds: float, model_seconds: float, tiles_run: int):
+        """Write and check every product in the staging directory, then swap them all into place."""
+        run = self.run_dir
+        had_results = (run.root / "run.json").exists() or run.product("classes.tif").exists()
+        try:
+            run.begin_publish()
+            result = self._stage_products(confidence, preview, seconds, model_seconds, tiles_run)
+            run.publish_staged()
+        except OSError as exc:
+            run.discard_staged()
+            kept = "the previous results are unchanged" if had_results else "nothing was published"
+            raise LandSegError(
+                f"cannot write the results to {run.root}: {describe_os_error(exc)}; {kept} "
+                "(the mapped tiles are kept: fix the cause and run again with --resume)"
+            ) from None
+        run.finish()
+        return result
+
+    def _stage_products(self, confidence: bool, preview: bool, seconds: float, model_seconds: float,
+                        tiles_run: int) -> MapResult:
         run, names = self.run_dir, self.class_names
+        publish_cog(self.partials["classes"], run.staged("classes.tif"))
+        if confidence:
+            publish_cog(self.partials["confidence"], run.staged("confidence.tif"), overview_resampling="average")
         areas = class_areas(self.partials["classes"], self.stack.grid, names)
-        write_area_tables(areas, run.product("areas.csv"), run.product("areas.json"))
+        write_area_tables(areas, run.staged("areas.csv"), run.staged("areas.json"))
         if preview:
             title = f"{Path(self.stack.paths[0]).name}: {len(names)} classes"
-            write_preview(self.partials["classes"], run.product("preview.png"), names, self.colors, title,
+            write_preview(self.partials["classes"], run.staged("preview.png"), names, self.colors, title,
                           input_bands=getattr(self.stack, "bands", None))
-        if confidence:
-            publish_cog(self.partials["confidence"], run.product("confidence.tif"), overview_resampling="average")
-        publish_cog(self.partials["classes"], run.product("classes.tif"))
-        write_qml(run.product("classes.qml"), names, self.colors)
+        write_qml(run.staged("classes.qml"), names, self.colors)
         result = MapResult(
             outdir=run.root,
             classes=run.product("classes.tif"),
@@ -322,9 +392,8 @@ class MappingJob:
             seconds=seconds,
             model_seconds=model_seconds,
         )
-        run.write_json("run.json", self._run_record(result))
-        write_item(self._run_products(areas, confidence, preview), run.product("item.json"))
-        run.finish()
+        write_item(self._run_products(areas, confidence, preview), run.staged("item.json"))
+        run.stage_json("run.json", self._run_record(result))
         return result
 
     def _run_products(self, areas: list[dict], confidence: bool, preview: bool) -> RunProducts:

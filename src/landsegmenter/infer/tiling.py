@@ -23,12 +23,12 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def check_tiling(tile: int, overlap: int) -> None:
+    if tile < 32 or tile % 32:
+        raise LandSegError(f"tile size must be a multiple of 32 and at least 32, got {tile}")
     if overlap < 0:
         raise LandSegError(f"overlap must not be negative, got {overlap}")
     if tile <= overlap:
         raise LandSegError(f"tile size ({tile}) must be larger than the overlap ({overlap})")
-    if tile < 32 or tile % 32:
-        raise LandSegError(f"tile size must be a multiple of 32 and at least 32, got {tile}")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def parse_class_names(classes: str | Sequence[str] | None = None, classes_file: 
 
 
 def check_class_names(names: Sequence[str]) -> list[str]:
-    cleaned = [str(n).strip() for n in names]
+    cleaned = [str(n).replace("\ufeff", "").strip() for n in names]  # a byte-order mark is never part of a name
     if not cleaned or all(not n for n in cleaned):
         raise LandSegError("the class list is empty")
     if any(not n for n in cleaned):
@@ -48,7 +48,7 @@ def _read_class_file(path: Path) -> list[str]:
     if not path.is_file():
         raise LandSegError(f"no such class file: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise LandSegError(f"class file {path} is not UTF-8 text") from None
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
