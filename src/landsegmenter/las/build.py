@@ -168,6 +168,7 @@ def _subset_info(spec: SubsetSpec, taxonomy: Taxonomy, extractor: SceneExtractor
         "description": spec.description,
         "digest": spec.digest(),
         "sensor": extractor.sensor,
+        "simulates": spec.imagery.simulates,
         "bands": bands.as_dict(),
         "patch_size": spec.sampling.patch_size,
         "gsd_m": extractor.grid.gsd_m,
