@@ -149,6 +149,7 @@ HELD_OUT = {
     "s2_aberystwyth_dw": {"aberystwyth_east"},
     "s2_t33uuu_dw_etm30": {"t33uuu_east"},
     "s2_t33uuu_dw_oli30": {"t33uuu_east"},
+    "s2_t33uuu_osm_etm30": {"t33uuu_east"},
     "s2_dsen2_dw_etm30": {"t33uub_zealand_scania"},
     "s2_dsen2_dw_oli30": {"t33uub_zealand_scania"},
     "s2_aberystwyth_dw_etm30": {"aberystwyth_east"},
@@ -178,3 +179,13 @@ def test_simulated_sensor_must_be_registered(shared_data, write_manifest, dw_sub
     subset["imagery"]["simulates"] = "landsat99"
     with pytest.raises(LandSegError, match="imagery: simulates: "):
         load_manifest(write_manifest({"name": "t", "subsets": {"dw": subset}}))
+
+
+def test_las_wide_subsets_pair_each_image_with_the_label_of_its_legend(shared_data, monkeypatch):
+    monkeypatch.setenv("LANDSEG_DATA", str(shared_data))
+    wide = load_manifest(REPO / "manifests" / "las-wide.yaml")
+    for subset in wide.subsets:
+        if isinstance(subset.label.legend, str) and subset.label.legend.endswith(".legend.json"):
+            stem = Path(subset.label.legend).name.removesuffix(".legend.json")
+            if stem != "spectral_rule_v2":
+                assert all(Path(s.label).stem == stem for s in subset.scenes), subset.name
