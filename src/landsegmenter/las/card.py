@@ -114,26 +114,32 @@ def _at_a_glance(summaries: list[dict[str, Any]]) -> str:
     unlocated = sum(1 for s in summaries for sc in s["scenes"] if not sc.get("location"))
     lines = [
         "## At a glance\n",
-        f"* **{sum(s['samples'] for s in summaries)} patches** in {len(summaries)} subsets",
-        f"* **{count_places(located)} places** (scene centres more than {PLACE_RADIUS_KM:.0f} km apart)"
+        f"* **{_plural(sum(s['samples'] for s in summaries), 'patch')}** in {_plural(len(summaries), 'subset')}",
+        f"* **{_plural(count_places(located), 'place')}** (scene centres more than {PLACE_RADIUS_KM:.0f} km apart)"
         + (f", plus {unlocated} scenes without a known location" if unlocated else ""),
-        f"* **{len(sensors)} sensors**: {', '.join(sensors)}"
+        f"* **{_plural(len(sensors), 'sensor')}**: {', '.join(sensors)}"
         + (
             f"; **{len(simulated)} simulated**: "
             + ", ".join(f"{name} (from {', '.join(sorted(src))})" for name, src in sorted(simulated.items()))
             if simulated
             else ""
         ),
-        f"* **{len(products)} label products** (one legend each): "
-        + ", ".join(f"{key} ({'/'.join(sorted(set(kinds)))}, {_plural(len(kinds), 'subset')})" for key, kinds in products.items()),
-        f"* **{len(class_names)} class names** over those legends",
+        f"* **{_plural(len(products), 'label product')}** (one legend each): "
+        + ", ".join(_product_text(key, kinds) for key, kinds in products.items()),
+        f"* **{_plural(len(class_names), 'class name')}** over those legends",
         f"* GSD: {', '.join(f'{g:g} m' for g in sorted({round(i['gsd_m']) for i in infos}))}",
     ]
     return "\n".join(lines) + "\n"
 
 
+def _product_text(taxonomy: str, kinds: list[str]) -> str:
+    return f"{taxonomy} ({'/'.join(sorted(set(kinds)))}, {_plural(len(kinds), 'subset')})"
+
+
 def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}" + ("es" if noun.endswith(("ch", "s")) else "s")
 
 
 def count_places(lonlats: list[tuple[float, float]], radius_km: float = PLACE_RADIUS_KM) -> int:
@@ -212,6 +218,10 @@ def _subset_details(summaries: list[dict[str, Any]]) -> str:
             )
         )
         parts.append(f"* taxonomy `{info['taxonomy']['key']}`: {', '.join(info['taxonomy']['class_names'])}")
+        if info.get("simulates"):
+            parts.append(
+                f"* simulates `{info['simulates']}`: its band set and centre wavelengths, from {info['sensor']} bands"
+            )
         parts.append(
             f"* bands: {bands}; stored as {info['bands']['dtype']}, normalised with {info['bands']['normalisation']} statistics"
         )

@@ -69,7 +69,8 @@ class SampleGrid:
         """(west, south, east, north) in degrees; None without georeferencing."""
         if self.crs is None:
             return None
-        return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))  # type: ignore[return-value]
+        west, south, east, north = transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21)
+        return west, south, east, north
 
     def as_grid(self) -> Grid:
         return Grid(self.width, self.height, self.crs, self.transform)

@@ -47,7 +47,7 @@ def rule_legend(counts: Sequence[int] | None = None) -> dict:
     return {
         "product": RULE_PRODUCT,
         "nodata": UNKNOWN,
-        "nodata_meaning": "no label: image nodata, cloud or cloud shadow (mask), or nearest to the rule's cloud concept",
+        "nodata_meaning": "no label: image nodata, cloud or shadow (mask), or nearest to the rule's cloud concept",
         "classes": classes,
     }
 
