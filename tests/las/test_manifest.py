@@ -164,20 +164,18 @@ def test_las_wide_manifest_parses_and_keeps_las_mini_with_its_splits(shared_data
         assert wide.subset(subset.name).digest() == subset.digest()  # the same definition, so the same patches
     for name, held_out in HELD_OUT.items():
         assert {s.id for s in wide.subset(name).scenes if s.split == "val"} == held_out
-    at_30m = [s for s in wide.subsets if s.imagery.simulates]
-    assert {s.imagery.simulates for s in at_30m} == {"landsat7", "landsat8"}
-    assert all(s.sampling.gsd == 30 and s.label.resampling == "mode" for s in at_30m)
-    for subset in at_30m:
-        assert len(subset.imagery.bands) == len(subset.imagery.wavelengths)
+    simulated = [s for s in wide.subsets if s.imagery.simulated_from]
+    assert {s.imagery.sensor for s in simulated} == {"landsat7", "landsat8"} and len(simulated) == 9
+    assert all(s.sampling.gsd == 30 and s.label.resampling == "mode" for s in simulated)
     rule = [s for s in wide.subsets if s.label.taxonomy == "spectral_rule_v2"]
     assert {s.name for s in rule} == {"landsat5_lsts_rule", "landsat7_lsts_rule", "landsat5_para_rule"}
     assert all(s.label.kind == "weak" and s.label.product == RULE_PRODUCT for s in rule)
 
 
-def test_simulated_sensor_must_be_registered(shared_data, write_manifest, dw_subset):
+def test_the_sensor_simulated_from_must_be_registered(shared_data, write_manifest, dw_subset):
     subset = dw_subset(shared_data)
-    subset["imagery"]["simulates"] = "landsat99"
-    with pytest.raises(LandSegError, match="imagery: simulates: "):
+    subset["imagery"]["simulated_from"] = "sentinel9"
+    with pytest.raises(LandSegError, match="imagery: simulated_from: "):
         load_manifest(write_manifest({"name": "t", "subsets": {"dw": subset}}))
 
 

@@ -102,12 +102,12 @@ PLACE_RADIUS_KM = 25.0  # scene centres closer than this count as one place
 def _at_a_glance(summaries: list[dict[str, Any]]) -> str:
     """Counts of patches, places, sensors, label products and classes over all subsets."""
     infos = [s["info"] for s in summaries]
-    sensors = sorted({i["sensor"] for i in infos if i["sensor"]})
+    sensors = sorted({i["sensor"] for i in infos if i["sensor"] and not i.get("simulated_from")})
     simulated: dict[str, set[str]] = defaultdict(set)
     products: dict[str, list[str]] = defaultdict(list)
     for i in infos:
-        if i.get("simulates"):
-            simulated[i["simulates"]].add(i["sensor"])
+        if i.get("simulated_from"):
+            simulated[i["sensor"]].add(i["simulated_from"])
         products[i["taxonomy"]["key"]].append(i["label_source"]["kind"])
     class_names = {name for i in infos for name in i["taxonomy"]["class_names"]}
     located = [tuple(sc["location"]) for s in summaries for sc in s["scenes"] if sc.get("location")]
@@ -153,7 +153,7 @@ def count_places(lonlats: list[tuple[float, float]], radius_km: float = PLACE_RA
 
 def _sensor_text(info: dict[str, Any]) -> str:
     sensor = info["sensor"] or "-"
-    return f"{sensor} as {info['simulates']}" if info.get("simulates") else sensor
+    return f"{sensor} (simulated from {info['simulated_from']})" if info.get("simulated_from") else sensor
 
 
 def _overview(summaries: list[dict[str, Any]]) -> str:
@@ -218,10 +218,8 @@ def _subset_details(summaries: list[dict[str, Any]]) -> str:
             )
         )
         parts.append(f"* taxonomy `{info['taxonomy']['key']}`: {', '.join(info['taxonomy']['class_names'])}")
-        if info.get("simulates"):
-            parts.append(
-                f"* simulates `{info['simulates']}`: its band set and centre wavelengths, from {info['sensor']} bands"
-            )
+        if info.get("simulated_from"):
+            parts.append(f"* simulated from `{info['simulated_from']}` imagery (see the description for how)")
         parts.append(
             f"* bands: {bands}; stored as {info['bands']['dtype']}, normalised with {info['bands']['normalisation']} statistics"
         )

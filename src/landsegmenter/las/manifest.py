@@ -31,7 +31,7 @@ UNKNOWN_CODE_POLICIES = ("report", "error")
 
 MANIFEST_KEYS = {"version", "name", "description", "paths", "defaults", "subsets"}
 SUBSET_KEYS = {"description", "imagery", "label", "cloud_mask", "sampling", "scenes", "scenes_csv", "splits"}
-IMAGERY_KEYS = {"sensor", "bands", "wavelengths", "scale", "offset", "nodata", "gsd", "date", "stac", "simulates"}
+IMAGERY_KEYS = {"sensor", "bands", "wavelengths", "scale", "offset", "nodata", "gsd", "date", "stac", "simulated_from"}
 LABEL_KEYS = {
     "legend",
     "taxonomy",
@@ -94,7 +94,7 @@ class ImagerySpec:
     gsd: float | None = None  # metres; required for imagery without georeferencing
     date: dt.date | None = None
     stac: StacQuery | None = None
-    simulates: str | None = None  # registered sensor whose band set these bands stand in for (recorded only)
+    simulated_from: str | None = None  # registered sensor of the image the bands were simulated from (recorded)
 
 
 @dataclass(frozen=True)
@@ -333,11 +333,11 @@ def _imagery(doc: Any, ctx: _Context, where: str) -> ImagerySpec:
         gsd=_positive(doc.get("gsd"), f"{where}: gsd"),
         date=parse_date(doc.get("date"), f"{where}: date"),
         stac=_stac(doc["stac"], ctx, f"{where}: stac") if doc.get("stac") else None,
-        simulates=_simulated_sensor(doc.get("simulates"), f"{where}: simulates"),
+        simulated_from=_registered_sensor(doc.get("simulated_from"), f"{where}: simulated_from"),
     )
 
 
-def _simulated_sensor(value: Any, where: str) -> str | None:
+def _registered_sensor(value: Any, where: str) -> str | None:
     if value is None:
         return None
     try:
