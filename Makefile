@@ -1,7 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench las-mini clean
+.PHONY: setup demo test bench las-mini las-wide clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ las-mini: setup
 	$(PY) scripts/fetch_las_mini_sources.py
 	$(VENV)/bin/landseg las build manifests/las-mini.yaml -o build/las-mini
 	$(VENV)/bin/landseg las info build/las-mini --markdown docs/las-mini.md --png docs/las-mini-locations.png > /dev/null
+
+las-wide: setup
+	$(PY) scripts/fetch_las_wide_sources.py
+	$(VENV)/bin/landseg las build manifests/las-wide.yaml -o build/las-wide
+	$(VENV)/bin/landseg las info build/las-wide --markdown docs/las-wide.md --png docs/las-wide-locations.png > /dev/null
 
 clean:
 	rm -rf $(VENV) .cache demo-output

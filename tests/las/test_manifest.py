@@ -8,6 +8,7 @@ import pytest
 
 from landsegmenter.errors import LandSegError
 from landsegmenter.las.manifest import load_manifest, parse_date
+from landsegmenter.las.rule_labels import RULE_PRODUCT
 from landsegmenter.las.sources import resolve_scenes
 
 
@@ -138,3 +139,51 @@ def test_parse_date_forms():
     assert parse_date("S1B_IW_GRDH_1SDV_20170612T165809_33UUP_37_88") == dt.date(2017, 6, 12)
     with pytest.raises(LandSegError, match="cannot read 'soon' as a date"):
         parse_date("soon")
+
+
+REPO = Path(__file__).resolve().parents[2]
+HELD_OUT = {
+    "s2_t33uuu_dw": {"t33uuu_east"},
+    "s2_t33uuu_osm": {"t33uuu_east"},
+    "s2_dsen2_dw": {"t33uub_zealand_scania"},
+    "s2_aberystwyth_dw": {"aberystwyth_east"},
+    "s2_t33uuu_dw_etm30": {"t33uuu_east"},
+    "s2_t33uuu_dw_oli30": {"t33uuu_east"},
+    "s2_t33uuu_osm_etm30": {"t33uuu_east"},
+    "s2_dsen2_dw_etm30": {"t33uub_zealand_scania"},
+    "s2_dsen2_dw_oli30": {"t33uub_zealand_scania"},
+    "s2_aberystwyth_dw_etm30": {"aberystwyth_east"},
+}
+
+
+def test_las_wide_manifest_parses_and_keeps_las_mini_with_its_splits(shared_data, monkeypatch):
+    monkeypatch.setenv("LANDSEG_DATA", str(shared_data))
+    mini = load_manifest(REPO / "manifests" / "las-mini.yaml")
+    wide = load_manifest(REPO / "manifests" / "las-wide.yaml")
+    for subset in mini.subsets:
+        assert wide.subset(subset.name).digest() == subset.digest()  # the same definition, so the same patches
+    for name, held_out in HELD_OUT.items():
+        assert {s.id for s in wide.subset(name).scenes if s.split == "val"} == held_out
+    simulated = [s for s in wide.subsets if s.imagery.simulated_from]
+    assert {s.imagery.sensor for s in simulated} == {"landsat7", "landsat8"} and len(simulated) == 9
+    assert all(s.sampling.gsd == 30 and s.label.resampling == "mode" for s in simulated)
+    rule = [s for s in wide.subsets if s.label.taxonomy == "spectral_rule_v2"]
+    assert {s.name for s in rule} == {"landsat5_lsts_rule", "landsat7_lsts_rule", "landsat5_para_rule"}
+    assert all(s.label.kind == "weak" and s.label.product == RULE_PRODUCT for s in rule)
+
+
+def test_the_sensor_simulated_from_must_be_registered(shared_data, write_manifest, dw_subset):
+    subset = dw_subset(shared_data)
+    subset["imagery"]["simulated_from"] = "sentinel9"
+    with pytest.raises(LandSegError, match="imagery: simulated_from: "):
+        load_manifest(write_manifest({"name": "t", "subsets": {"dw": subset}}))
+
+
+def test_las_wide_subsets_pair_each_image_with_the_label_of_its_legend(shared_data, monkeypatch):
+    monkeypatch.setenv("LANDSEG_DATA", str(shared_data))
+    wide = load_manifest(REPO / "manifests" / "las-wide.yaml")
+    for subset in wide.subsets:
+        if isinstance(subset.label.legend, str) and subset.label.legend.endswith(".legend.json"):
+            stem = Path(subset.label.legend).name.removesuffix(".legend.json")
+            if stem != "spectral_rule_v2":
+                assert all(Path(s.label).stem == stem for s in subset.scenes), subset.name

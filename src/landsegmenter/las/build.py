@@ -168,6 +168,7 @@ def _subset_info(spec: SubsetSpec, taxonomy: Taxonomy, extractor: SceneExtractor
         "description": spec.description,
         "digest": spec.digest(),
         "sensor": extractor.sensor,
+        "simulated_from": spec.imagery.simulated_from,
         "bands": bands.as_dict(),
         "patch_size": spec.sampling.patch_size,
         "gsd_m": extractor.grid.gsd_m,

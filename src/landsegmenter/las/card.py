@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from landsegmenter.las.exclusion import haversine_km
 from landsegmenter.las.store import SPLIT_CODES, LASStore, SubsetStore
 
 FORMAT_NOTE = """\
@@ -85,6 +86,7 @@ def dataset_card(store: LASStore, png_name: str | None = None) -> str:
     parts = [f"# {store.name}\n"]
     if store.description:
         parts.append(store.description.strip() + "\n")
+    parts.append(_at_a_glance(summaries))
     parts.append(_overview(summaries))
     if png_name:
         parts.append(f"## Sample locations\n\n![sample locations]({png_name})\n\n{_locations_note(summaries)}\n")
@@ -92,6 +94,66 @@ def dataset_card(store: LASStore, png_name: str | None = None) -> str:
     parts.append(_subset_details(summaries))
     parts.append(FORMAT_NOTE)
     return "\n".join(parts)
+
+
+PLACE_RADIUS_KM = 25.0  # scene centres closer than this count as one place
+
+
+def _at_a_glance(summaries: list[dict[str, Any]]) -> str:
+    """Counts of patches, places, sensors, label products and classes over all subsets."""
+    infos = [s["info"] for s in summaries]
+    sensors = sorted({i["sensor"] for i in infos if i["sensor"] and not i.get("simulated_from")})
+    simulated: dict[str, set[str]] = defaultdict(set)
+    products: dict[str, list[str]] = defaultdict(list)
+    for i in infos:
+        if i.get("simulated_from"):
+            simulated[i["sensor"]].add(i["simulated_from"])
+        products[i["taxonomy"]["key"]].append(i["label_source"]["kind"])
+    class_names = {name for i in infos for name in i["taxonomy"]["class_names"]}
+    located = [tuple(sc["location"]) for s in summaries for sc in s["scenes"] if sc.get("location")]
+    unlocated = sum(1 for s in summaries for sc in s["scenes"] if not sc.get("location"))
+    lines = [
+        "## At a glance\n",
+        f"* **{_plural(sum(s['samples'] for s in summaries), 'patch')}** in {_plural(len(summaries), 'subset')}",
+        f"* **{_plural(count_places(located), 'place')}** (scene centres more than {PLACE_RADIUS_KM:.0f} km apart)"
+        + (f", plus {unlocated} scenes without a known location" if unlocated else ""),
+        f"* **{_plural(len(sensors), 'sensor')}**: {', '.join(sensors)}"
+        + (
+            f"; **{len(simulated)} simulated**: "
+            + ", ".join(f"{name} (from {', '.join(sorted(src))})" for name, src in sorted(simulated.items()))
+            if simulated
+            else ""
+        ),
+        f"* **{_plural(len(products), 'label product')}** (one legend each): "
+        + ", ".join(_product_text(key, kinds) for key, kinds in products.items()),
+        f"* **{_plural(len(class_names), 'class name')}** over those legends",
+        f"* GSD: {', '.join(f'{g:g} m' for g in sorted({round(i['gsd_m']) for i in infos}))}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _product_text(taxonomy: str, kinds: list[str]) -> str:
+    return f"{taxonomy} ({'/'.join(sorted(set(kinds)))}, {_plural(len(kinds), 'subset')})"
+
+
+def _plural(count: int, noun: str) -> str:
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}" + ("es" if noun.endswith(("ch", "s")) else "s")
+
+
+def count_places(lonlats: list[tuple[float, float]], radius_km: float = PLACE_RADIUS_KM) -> int:
+    """Number of groups of points, each point joining the first group centre within ``radius_km``."""
+    centres: list[tuple[float, float]] = []
+    for point in lonlats:
+        if not any(haversine_km(point, c) < radius_km for c in centres):
+            centres.append(point)
+    return len(centres)
+
+
+def _sensor_text(info: dict[str, Any]) -> str:
+    sensor = info["sensor"] or "-"
+    return f"{sensor} (simulated from {info['simulated_from']})" if info.get("simulated_from") else sensor
 
 
 def _overview(summaries: list[dict[str, Any]]) -> str:
@@ -106,7 +168,7 @@ def _overview(summaries: list[dict[str, Any]]) -> str:
             " (low quality)" if info["label_source"]["quality"] == "low" else ""
         )
         rows.append(
-            f"| {s['name']} | {info['sensor'] or '-'} | {len(info['bands']['names'])} | {info['patch_size']} | "
+            f"| {s['name']} | {_sensor_text(info)} | {len(info['bands']['names'])} | {info['patch_size']} | "
             f"{info['gsd_m']:.0f} | {info['taxonomy']['key']} | {label} | {s['samples']} | "
             f"{s['splits']['train']} | {s['splits']['val']} | {s['splits']['test']} |"
         )
@@ -156,6 +218,8 @@ def _subset_details(summaries: list[dict[str, Any]]) -> str:
             )
         )
         parts.append(f"* taxonomy `{info['taxonomy']['key']}`: {', '.join(info['taxonomy']['class_names'])}")
+        if info.get("simulated_from"):
+            parts.append(f"* simulated from `{info['simulated_from']}` imagery (see the description for how)")
         parts.append(
             f"* bands: {bands}; stored as {info['bands']['dtype']}, normalised with {info['bands']['normalisation']} statistics"
         )

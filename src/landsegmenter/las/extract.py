@@ -10,6 +10,7 @@ from rasterio.windows import Window
 from landsegmenter.errors import LandSegError
 from landsegmenter.geo.raster import Scene
 from landsegmenter.las.align import CloudMask, open_labels, time_gap_days
+from landsegmenter.las.exclusion import check_not_excluded, footprint_of_point
 from landsegmenter.las.grid import SampleGrid, sample_grid
 from landsegmenter.las.imagery import BandTable, PatchReader
 from landsegmenter.las.manifest import SceneSpec, SubsetSpec
@@ -50,6 +51,7 @@ class SceneExtractor:
         )
         self._closers.append(self.image.close)
         self.grid: SampleGrid = sample_grid(self.image.grid, imagery.gsd, sampling.gsd)
+        self._check_not_excluded()
         self.reader = PatchReader(self.image, self.grid, imagery)
         self.labels = open_labels(
             self.spec.label,
@@ -66,6 +68,13 @@ class SceneExtractor:
             self.clouds = CloudMask(self.spec.cloud_mask, self.grid, values)
             self._closers.append(self.clouds.close)
         self.roi = self.grid.roi(self.spec.window)
+
+    def _check_not_excluded(self) -> None:
+        footprint = self.grid.lonlat_bounds
+        if footprint is None and self.spec.location is not None:
+            footprint = footprint_of_point(self.spec.location)
+        files = [*self.spec.image, self.spec.label or "", self.spec.cloud_mask or ""]
+        check_not_excluded(self.spec.id, footprint, files)
 
     @property
     def sensor(self) -> str | None:

@@ -64,6 +64,14 @@ class SampleGrid:
     def bounds(self) -> tuple[float, float, float, float]:
         return _bounds(self.transform, self.width, self.height)
 
+    @property
+    def lonlat_bounds(self) -> tuple[float, float, float, float] | None:
+        """(west, south, east, north) in degrees; None without georeferencing."""
+        if self.crs is None:
+            return None
+        west, south, east, north = transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21)
+        return west, south, east, north
+
     def as_grid(self) -> Grid:
         return Grid(self.width, self.height, self.crs, self.transform)
 

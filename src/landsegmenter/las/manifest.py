@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import yaml
 
 from landsegmenter.errors import LandSegError
+from landsegmenter.geo.sensors import get_sensor
 
 SPLITS = ("train", "val", "test")
 STRATEGIES = ("balanced", "random", "grid")
@@ -30,7 +31,7 @@ UNKNOWN_CODE_POLICIES = ("report", "error")
 
 MANIFEST_KEYS = {"version", "name", "description", "paths", "defaults", "subsets"}
 SUBSET_KEYS = {"description", "imagery", "label", "cloud_mask", "sampling", "scenes", "scenes_csv", "splits"}
-IMAGERY_KEYS = {"sensor", "bands", "wavelengths", "scale", "offset", "nodata", "gsd", "date", "stac"}
+IMAGERY_KEYS = {"sensor", "bands", "wavelengths", "scale", "offset", "nodata", "gsd", "date", "stac", "simulated_from"}
 LABEL_KEYS = {
     "legend",
     "taxonomy",
@@ -93,6 +94,7 @@ class ImagerySpec:
     gsd: float | None = None  # metres; required for imagery without georeferencing
     date: dt.date | None = None
     stac: StacQuery | None = None
+    simulated_from: str | None = None  # registered sensor of the image the bands were simulated from (recorded)
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,17 @@ def _imagery(doc: Any, ctx: _Context, where: str) -> ImagerySpec:
         gsd=_positive(doc.get("gsd"), f"{where}: gsd"),
         date=parse_date(doc.get("date"), f"{where}: date"),
         stac=_stac(doc["stac"], ctx, f"{where}: stac") if doc.get("stac") else None,
+        simulated_from=_registered_sensor(doc.get("simulated_from"), f"{where}: simulated_from"),
     )
+
+
+def _registered_sensor(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return get_sensor(str(value)).name
+    except LandSegError as err:
+        raise LandSegError(f"{where}: {err}") from None
 
 
 def _label(doc: Any, ctx: _Context, where: str) -> LabelSpec:
