@@ -46,6 +46,7 @@ class LandSegmenterConfig:
     fusion_threshold: float = 0.7
     fusion_min_area: float = 0.0
     knowledge: bool = False  # spectral knowledge as a second fusion expert (needs reflectance inputs)
+    decoder_temperature: float = 1.0  # divides the decoder logits (fitted on held-out data: train/calibration.py)
 
 
 class TrainOutputs(NamedTuple):
@@ -92,6 +93,10 @@ class LandSegmenter(nn.Module):
         self.fusion_rule.enabled = bool(enabled)
 
     @property
+    def decoder_temperature(self) -> float:
+        return self.config.decoder_temperature
+
+    @property
     def knowledge(self) -> bool:
         return self.knowledge_rule.enabled
 
@@ -134,7 +139,7 @@ class LandSegmenter(nn.Module):
     def forward(self, image: torch.Tensor, wavelengths: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
         features, prompts = self._features(image, wavelengths, class_names)
         size, padded = tuple(image.shape[-2:]), padded_size(image.shape[-2:])
-        logits = self.decoder(features.embedding, features.high_res, prompts.tokens)  # stride 4
+        logits = self.decoder(features.embedding, features.high_res, prompts.tokens) / self.decoder_temperature
         # Fusing at stride 4 costs 1/16 of fusing at full resolution and gives the same maps up to interpolation.
         region, grid = (math.ceil(size[0] / 4), math.ceil(size[1] / 4)), tuple(logits.shape[-2:])
         valid = pixels_with_data(image, grid) if self.fusion or self.knowledge else None

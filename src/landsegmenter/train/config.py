@@ -121,6 +121,7 @@ class TrainerSection:
     log_every: int = 10
     publish: str = "last"  # the model/ a run ends with: last (final weights) or best (highest val/miou)
     patience: int = 0  # stop after this many validations without a better val/miou (0: run to max_steps)
+    calibrate: bool = False  # fit the decoder's temperature on the validation split (train/calibration.py)
 
 
 @dataclass
@@ -200,8 +201,9 @@ def check_config(cfg: TrainConfig) -> None:
     choice("trainer.keep_checkpoints", t.keep_checkpoints, KEEP)
     choice("trainer.strategy", t.strategy, STRATEGIES)
     choice("trainer.publish", t.publish, PUBLISH)
-    if (t.publish == "best" or t.patience) and not t.val_every:
-        raise LandSegError("trainer.publish: best and trainer.patience need validation (trainer.val_every > 0)")
+    if (t.publish == "best" or t.patience or t.calibrate) and not t.val_every:
+        raise LandSegError("trainer.publish: best, trainer.patience and trainer.calibrate need validation "
+                           "(trainer.val_every > 0)")
     if t.patience < 0:
         raise LandSegError(f"trainer.patience must be >= 0, got {t.patience}")
     choice("optim.schedule", o.schedule, SCHEDULES)

@@ -37,6 +37,7 @@ from landsegmenter.model.io import load_model
 from landsegmenter.model.landsegmenter import LandSegmenter
 from landsegmenter.model.presets import build_model
 from landsegmenter.model.zoo import bundled_model_dir
+from landsegmenter.train.calibration import fit_temperature
 from landsegmenter.train.checkpoint import (SafetensorsCheckpointIO, StepCheckpoint, TrainRun, publish_model,
                                             replace_dir)
 from landsegmenter.train.config import TrainConfig, check_config, config_to_dict, load_config
@@ -100,6 +101,8 @@ def train(
             replace_dir(best, run.model_dir)
         else:
             publish_model(module.model.cpu().eval(), run.model_dir)
+        if cfg.trainer.calibrate and isinstance(data, LASDataModule) and data.has_validation():
+            calibrate_published(run.model_dir, data.val_set)
     trainer.strategy.barrier("landseg.publish_model")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(run.root, run.model_dir, trainer.global_step, metrics)
@@ -139,6 +142,16 @@ class BestValidation(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.since_best = state["best"], state["since_best"]
+
+
+def calibrate_published(model_dir: Path, held_out) -> float:
+    """Fit the published model's decoder temperature on ``held_out`` samples and publish it again."""
+    model = load_model(model_dir)
+    temperature, fit = fit_temperature(model, (held_out[i] for i in range(len(held_out))))
+    model.config.decoder_temperature = temperature
+    publish_model(model, model_dir, provenance={"calibration": {"decoder_temperature": temperature,
+                                                               "split": "validation", **fit}})
+    return temperature
 
 
 def best_weights(run: TrainRun) -> Path | None:

@@ -1,0 +1,42 @@
+"""Temperature scaling of the decoder on held-out samples."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from landsegmenter.model.io import load_model
+from landsegmenter.model.presets import build_model
+from landsegmenter.train import train
+from landsegmenter.train.calibration import TEMPERATURES, negative_log_likelihood
+
+
+def test_the_nll_is_least_at_the_temperature_that_undoes_overconfidence():
+    generator = torch.Generator().manual_seed(0)
+    true_logits = torch.randn(20000, 5, generator=generator) * 1.5
+    labels = torch.distributions.Categorical(logits=true_logits).sample()
+    pairs = [(true_logits * 3.0, labels)]  # a model three times too sure of itself
+    scores = [negative_log_likelihood(pairs, float(t)) for t in TEMPERATURES]
+    assert float(TEMPERATURES[scores.index(min(scores))]) == pytest.approx(3.0, rel=0.07)
+
+
+def test_temperature_keeps_the_argmax_and_softens_the_probabilities(s2_scene):
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    model.fusion = False
+    image, wavelengths, names = torch.randn(1, 4, 64, 64), torch.tensor([0.49, 0.56, 0.665, 0.842]), ["a", "b", "c"]
+    with torch.inference_mode():
+        plain = model(image, wavelengths, names)
+        model.config.decoder_temperature = 2.0
+        cooled = model(image, wavelengths, names)
+    assert torch.equal(plain.argmax(1), cooled.argmax(1))
+    assert cooled.softmax(1).max(1).values.mean() < plain.softmax(1).max(1).values.mean()
+
+
+def test_training_calibrates_the_published_model(tiny_config, tmp_path):
+    cfg = tiny_config(trainer={"max_steps": 2, "val_every": 1, "val_batches": 2, "checkpoint_every": 0,
+                               "calibrate": True})
+    train(cfg, output=tmp_path / "run", quiet=True)
+    model = load_model(tmp_path / "run" / "model")
+    config = (tmp_path / "run" / "model" / "config.yaml").read_text()
+    assert model.decoder_temperature != 1.0 and f"decoder_temperature: {model.decoder_temperature}" in config
+    assert "nll_t1:" in config
