@@ -40,7 +40,7 @@ def test_sentinel2_l1c_takes_global_statistics_except_absorption_bands(s2_scene,
     np.testing.assert_allclose(std[covered], glob_std[covered], rtol=1e-6)
     absorption = [not c for c in covered]
     np.testing.assert_allclose(mean[absorption], sensor_mean[absorption], rtol=1e-6)
-    assert "B09, B10 are not reflectance" in capsys.readouterr().err
+    assert "B09, B10 (absorption band) are not normalised as surface reflectance" in capsys.readouterr().err
 
 
 def test_dn_bands_keep_their_statistics_and_are_named(shared_data, capsys):

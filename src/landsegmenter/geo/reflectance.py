@@ -73,8 +73,8 @@ def band_statistics(bands: Sequence, mode: str, sample: Callable[[], tuple[np.nd
     reflective = [is_reflective(b.units, b.wavelength) for b in bands] if mode == "reflectance" else [False] * len(bands)
     others = [b for b, r in zip(bands, reflective) if not r]
     if others and mode == "reflectance":
-        _note(f"bands {', '.join(b.name for b in others)} are not reflectance ({_units(others)}): they keep "
-              "per-band statistics; a reflectance sensor entry (e.g. a *_toa one for Level-1 DN) gives physical units")
+        _note(f"bands {', '.join(b.name for b in others)} ({_units(others)}) are not normalised as surface "
+              "reflectance: they keep per-band statistics (for Level-1 DN, a *_toa sensor entry gives reflectance)")
     if all(b.mean is not None and b.std for b in others):
         mean = np.array([b.mean or 0.0 for b in bands], np.float32)
         std = np.array([b.std or 1.0 for b in bands], np.float32)
@@ -90,7 +90,9 @@ def band_statistics(bands: Sequence, mode: str, sample: Callable[[], tuple[np.nd
 
 
 def _units(bands: Sequence) -> str:
-    return ", ".join(sorted({b.units or "unknown units" for b in bands}))
+    """What keeps these bands out: their units, or that they are atmospheric absorption bands."""
+    kinds = {"absorption band" if b.units == REFLECTANCE_UNITS else (b.units or "unknown units") for b in bands}
+    return ", ".join(sorted(kinds))
 
 
 def _note(text: str) -> None:

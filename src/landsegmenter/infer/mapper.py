@@ -31,6 +31,7 @@ from landsegmenter.infer.stac_item import RunProducts, write_item
 from landsegmenter.infer.strips import StripWriter
 from landsegmenter.infer.tiling import Tile, TileLayout, check_tiling
 from landsegmenter.model.landsegmenter import fusion_set
+from landsegmenter.model.spectral_rule import uses_band
 from landsegmenter.model.protocol import Segmenter
 from landsegmenter.model.zoo import load_segmenter, resolve_device
 from landsegmenter.taxonomy.classes import parse_class_names
@@ -149,7 +150,8 @@ def check_knowledge_inputs(stack: Scene, segmenter: Segmenter, normalise: str) -
     if not getattr(segmenter, "knowledge", False):
         return
     mode = getattr(segmenter, "normalisation", "auto") if normalise == "auto" else normalise
-    units = sorted({b.units or "unknown units" for b in stack.bands if not is_reflective(b.units, b.wavelength)})
+    used = [b for b in stack.bands if uses_band(b.wavelength)]
+    units = sorted({b.units or "unknown units" for b in used if not is_reflective(b.units, b.wavelength)})
     if mode == "reflectance" and not units:
         return
     why = f"bands in {', '.join(units)}" if units else f"--normalise {normalise}"

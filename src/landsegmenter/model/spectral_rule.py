@@ -79,6 +79,11 @@ class SpectralIndexRule(torch.nn.Module):
         return concept_scores(spectral_features(image, wl), [concept_of(name) for name in class_names])
 
 
+def uses_band(wavelength: float) -> bool:
+    """Whether a band at ``wavelength`` µm falls in one of the windows the rule reads."""
+    return any(lo <= wavelength <= hi for lo, hi in BANDS.values())
+
+
 def has_rule_bands(wavelengths: Sequence[float]) -> bool:
     """Whether the bands include the red and near-infrared bands the rule needs."""
     wl = [float(w) for w in wavelengths]
