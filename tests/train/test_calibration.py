@@ -39,4 +39,19 @@ def test_training_calibrates_the_published_model(tiny_config, tmp_path):
     model = load_model(tmp_path / "run" / "model")
     config = (tmp_path / "run" / "model" / "config.yaml").read_text()
     assert model.decoder_temperature != 1.0 and f"decoder_temperature: {model.decoder_temperature}" in config
-    assert "nll_t1:" in config
+    assert "nll_t1:" in config and "fusion_threshold_miou:" in config
+
+
+def test_the_fusion_threshold_keeps_the_prior_unless_another_is_measurably_better(monkeypatch):
+    from landsegmenter.train import fusion_selection
+
+    model = build_model("tiny")
+    model.fusion_threshold = 0.7
+    measured = {0.3: 0.2000, 0.5: 0.1995, 0.7: 0.1990, 0.9: 0.15}
+    monkeypatch.setattr(fusion_selection, "subset_scores",
+                        lambda m, samples, modes=("on",): {"s": {"on": (measured[m.fusion_threshold], 0.5)}})
+    best, scores = fusion_selection.select_fusion_threshold(model, [])
+    assert best == 0.7 and model.fusion_threshold == 0.7 and model.knowledge_rule.threshold == 0.7
+    measured[0.3] = 0.25
+    best, _ = fusion_selection.select_fusion_threshold(model, [])
+    assert best == 0.3 and model.fusion_rule.threshold == 0.3 and model.config.fusion_threshold == 0.3

@@ -97,6 +97,17 @@ class LandSegmenter(nn.Module):
         return self.config.decoder_temperature
 
     @property
+    def fusion_threshold(self) -> float:
+        return self.config.fusion_threshold
+
+    @fusion_threshold.setter
+    def fusion_threshold(self, threshold: float) -> None:
+        """θ of both fusion rules (similarity head and spectral knowledge), kept in the config."""
+        if not 0 < threshold <= 1:
+            raise LandSegError(f"fusion threshold must be in (0, 1], got {threshold}")
+        self.config.fusion_threshold = self.fusion_rule.threshold = self.knowledge_rule.threshold = float(threshold)
+
+    @property
     def knowledge(self) -> bool:
         return self.knowledge_rule.enabled
 

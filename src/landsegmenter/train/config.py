@@ -121,7 +121,7 @@ class TrainerSection:
     log_every: int = 10
     publish: str = "last"  # the model/ a run ends with: last (final weights) or best (highest val/miou)
     patience: int = 0  # stop after this many validations without a better val/miou (0: run to max_steps)
-    calibrate: bool = False  # fit the decoder's temperature on the validation split (train/calibration.py)
+    calibrate: bool = False  # fit the decoder temperature, then choose the fusion threshold, on the validation split
 
 
 @dataclass

@@ -42,6 +42,7 @@ from landsegmenter.train.checkpoint import (SafetensorsCheckpointIO, StepCheckpo
                                             replace_dir)
 from landsegmenter.train.config import TrainConfig, check_config, config_to_dict, load_config
 from landsegmenter.train.datamodule import LASDataModule
+from landsegmenter.train.fusion_selection import select_fusion_threshold
 from landsegmenter.train.module import SegmenterModule
 from landsegmenter.train.scene import LabelledScene, SceneDataModule
 
@@ -144,14 +145,18 @@ class BestValidation(Callback):
         self.best, self.since_best = state["best"], state["since_best"]
 
 
-def calibrate_published(model_dir: Path, held_out) -> float:
-    """Fit the published model's decoder temperature on ``held_out`` samples and publish it again."""
-    model = load_model(model_dir)
-    temperature, fit = fit_temperature(model, (held_out[i] for i in range(len(held_out))))
+def calibrate_published(model_dir: Path, held_out) -> tuple[float, float]:
+    """Fit the published model's decoder temperature on ``held_out`` samples, then choose its fusion
+    threshold on them (with that temperature), and publish it again: (temperature, threshold)."""
+    model = load_model(model_dir).eval()
+    samples = [held_out[i] for i in range(len(held_out))]
+    temperature, fit = fit_temperature(model, samples)
     model.config.decoder_temperature = temperature
-    publish_model(model, model_dir, provenance={"calibration": {"decoder_temperature": temperature,
-                                                               "split": "validation", **fit}})
-    return temperature
+    threshold, scores = select_fusion_threshold(model, samples) if model.fusion or model.knowledge else (None, {})
+    publish_model(model, model_dir, provenance={"calibration": {
+        "decoder_temperature": temperature, "split": "validation", **fit,
+        "fusion_threshold": threshold, "fusion_threshold_miou": scores}})
+    return temperature, threshold
 
 
 def best_weights(run: TrainRun) -> Path | None:
@@ -286,10 +291,16 @@ def initial_model(cfg: TrainConfig, resume_from: Path | None) -> LandSegmenter:
     if resume_from is not None:
         return load_model(resume_from, preset=cfg.model.preset)
     if cfg.model.init is not None:
-        return load_init(cfg.model.init, cfg.model.preset)
+        model = load_init(cfg.model.init, cfg.model.preset)
+        for switch in SWITCHES & cfg.model.overrides.keys():  # they change no weights, so they apply to an init too
+            setattr(model, switch, bool(cfg.model.overrides[switch]))
+        return model
     if cfg.model.preset is None:
         raise LandSegError("model.preset is required to train a new model (or give model.init / --init)")
     return build_model(cfg.model.preset, **cfg.model.overrides)
+
+
+SWITCHES = {"fusion", "knowledge"}
 
 
 def load_init(spec: str, preset: str | None = None) -> LandSegmenter:
