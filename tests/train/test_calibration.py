@@ -6,7 +6,7 @@ import torch
 
 from landsegmenter.model.io import load_model
 from landsegmenter.model.presets import build_model
-from landsegmenter.train import train
+from landsegmenter.train import fusion_selection, train
 from landsegmenter.train.calibration import TEMPERATURES, negative_log_likelihood
 
 
@@ -43,8 +43,6 @@ def test_training_calibrates_the_published_model(tiny_config, tmp_path):
 
 
 def test_the_fusion_threshold_keeps_the_prior_unless_another_is_measurably_better(monkeypatch):
-    from landsegmenter.train import fusion_selection
-
     model = build_model("tiny")
     model.fusion_threshold = 0.7
     measured = {0.3: 0.2000, 0.5: 0.1995, 0.7: 0.1990, 0.9: 0.15}

@@ -11,7 +11,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from landsegmenter.model.landsegmenter import LandSegmenter, fusion_set

@@ -145,7 +145,7 @@ class BestValidation(Callback):
         self.best, self.since_best = state["best"], state["since_best"]
 
 
-def calibrate_published(model_dir: Path, held_out) -> tuple[float, float]:
+def calibrate_published(model_dir: Path, held_out) -> tuple[float, float | None]:
     """Fit the published model's decoder temperature on ``held_out`` samples, then choose its fusion
     threshold on them (with that temperature), and publish it again: (temperature, threshold)."""
     model = load_model(model_dir).eval()
@@ -286,21 +286,22 @@ def build_datamodule(cfg: TrainConfig, normalisation: str = "auto") -> LASDataMo
     return SceneDataModule(dataset, cfg.data.batch_size, cfg.trainer.seed)
 
 
+SWITCHES = {"fusion", "knowledge"}  # model.overrides that change no weights
+
+
 def initial_model(cfg: TrainConfig, resume_from: Path | None) -> LandSegmenter:
     """From the checkpoint when resuming, else from ``model.init``, else a new ``model.preset``."""
     if resume_from is not None:
         return load_model(resume_from, preset=cfg.model.preset)
     if cfg.model.init is not None:
         model = load_init(cfg.model.init, cfg.model.preset)
-        for switch in SWITCHES & cfg.model.overrides.keys():  # they change no weights, so they apply to an init too
+        for switch in SWITCHES & cfg.model.overrides.keys():  # they apply to an init too
             setattr(model, switch, bool(cfg.model.overrides[switch]))
         return model
     if cfg.model.preset is None:
         raise LandSegError("model.preset is required to train a new model (or give model.init / --init)")
     return build_model(cfg.model.preset, **cfg.model.overrides)
 
-
-SWITCHES = {"fusion", "knowledge"}
 
 
 def load_init(spec: str, preset: str | None = None) -> LandSegmenter:
