@@ -9,6 +9,8 @@ the mean over subsets of the subset mIoU (the training validation metric) and th
 accuracy, for the decoder alone, with the similarity head, and with the spectral-knowledge
 expert too, at each threshold θ of the class-wise confidence-guided fusion: the numbers behind the
 threshold that `trainer.calibrate` chooses (`train/fusion_selection.py`); zero-shot scenes never choose it.
+For a model with a measured knowledge precision, the spectral-knowledge row is given both ways:
+precision-guided (`model/precision_fusion.py`, as the model maps) and by the class-wise rule.
 """
 from __future__ import annotations
 
@@ -47,12 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     print("| θ | fusion | mean subset mIoU % | mean pixel accuracy % | subsets |")
     print("|---|---|---:|---:|---:|")
     samples = split_samples(args.store, args.split, model.normalisation)
+    precision = getattr(model.config, "knowledge_precision", None)
     for threshold in args.thresholds:
         model.fusion_threshold = threshold
         results = subset_scores(model, samples, MODES)
-        for mode in MODES:
-            miou, acc = mean_scores(results, mode)
-            print(f"| {threshold:g} | {mode} | {100 * miou:.1f} | {100 * acc:.1f} | {len(results)} |")
+        rows = [(mode, results, mode) for mode in MODES]
+        if precision is not None and model.knowledge:
+            rows[-1] = ("on (knowledge precision-guided)", results, "on")
+            model.config.knowledge_precision = None
+            rows.append(("on (knowledge class-wise)", subset_scores(model, samples, ("on",)), "on"))
+            model.config.knowledge_precision = precision
+        for label, scores, mode in rows:
+            miou, acc = mean_scores(scores, mode)
+            print(f"| {threshold:g} | {label} | {100 * miou:.1f} | {100 * acc:.1f} | {len(scores)} |")
         sys.stdout.flush()
     return 0
 

@@ -108,3 +108,32 @@ def test_fusion_modes(tiny):
         assert (tiny.fusion, tiny.knowledge) == (False, False)
     assert (tiny.fusion, tiny.knowledge) == (True, True)  # restored
     tiny.normalisation = "auto"
+
+
+def test_a_measured_precision_lets_the_expert_recover_water_and_nothing_else(tiny, s2_patch):
+    reflectance, labels = s2_patch
+    mean, std = (torch.from_numpy(v).view(1, -1, 1, 1) for v in reflectance_stats(S2_WAVELENGTHS))
+    image, wl = (reflectance - mean) / std, torch.tensor(S2_WAVELENGTHS)
+    names, water = ["trees", "built", "water"], torch.from_numpy(labels == 0)  # Dynamic World 0: water
+
+    def mapped(mode, precision=None):
+        tiny.config.knowledge_precision = precision
+        with torch.inference_mode(), fusion_set(tiny, mode):
+            return tiny(image, wl, names).argmax(1)[0]
+
+    tiny.normalisation, tiny.config.decoder_temperature = "reflectance", 100.0  # a decoder in full doubt
+    try:
+        plain = mapped("off")
+        recovered = mapped("knowledge", {"water": 0.9, "built": 0.05})
+        unsupported = mapped("knowledge", {})
+    finally:
+        tiny.normalisation, tiny.config.knowledge_precision, tiny.config.decoder_temperature = "auto", None, 1.0
+    changed = recovered != plain
+    assert (recovered[water] == 2).float().mean() > 0.8
+    # built's precision (0.05) never beats even a doubtful decoder: what changes is water, bar the
+    # bilinear upsampling's edges between the stride-4 cells
+    assert (changed & (recovered != 2)).float().mean() < 0.005
+    assert changed[~water].float().mean() < 0.2  # the reliable expert does not flood the land
+    # no measured precision: the expert never wins a pixel (the few that differ are upsampling edges of
+    # log-probabilities against raw logits)
+    assert (unsupported != plain).float().mean() < 0.005

@@ -51,6 +51,7 @@ class LASDataset(Dataset):
         store = LASStore.open(self.root)
         names = list(subsets) if subsets else store.subsets
         self.subsets: list[str] = []
+        self.label_sources: dict[str, dict[str, Any]] = {}  # subset -> its label_source (kind, product, quality)
         self._tables: list[dict[str, Any]] = []
         items: list[np.ndarray] = []
         for name in names:
@@ -62,6 +63,7 @@ class LASDataset(Dataset):
                 self._tables.append(_table(sub, normalisation))
                 items.append(np.stack([np.full(len(rows), len(self.subsets)), rows], axis=1))
                 self.subsets.append(name)
+                self.label_sources[name] = dict(sub.info["label_source"])
         self._items = np.concatenate(items) if items else np.zeros((0, 2), dtype=np.int64)
         self._open_pid: int | None = None
         self._groups: dict[str, SubsetStore] = {}

@@ -55,6 +55,12 @@ class SpectralKnowledge(nn.Module):
             self._cache[key] = found
         return self._cache[key]
 
+    def class_precision(
+        self, class_names: Sequence[str], prompter: TextPrompter | None, precision: dict[str, float]
+    ) -> torch.Tensor:
+        """[K] the measured precision of each class's concept (0: no concept, or none measured)."""
+        return torch.tensor([precision.get(c, 0.0) if c else 0.0 for c in self.concepts(class_names, prompter)])
+
     def forward(
         self, reflectance: torch.Tensor, wavelengths: Sequence[float], class_names: Sequence[str],
         prompter: TextPrompter | None = None,

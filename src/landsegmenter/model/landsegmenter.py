@@ -7,6 +7,7 @@ similarity_head(embedding, skip, text)   -> similarity logits [B, K, H, W]
 fusion(decoder logits, similarity logits) -> logits           [B, K, H, W]
 knowledge(reflectance, class names)      -> spectral logits   [B, K, H, W] (known classes only)
 fusion(logits, spectral logits)          -> logits           [B, K, H, W]
+    (precision-guided when the expert's class precision was measured: model/precision_fusion.py)
 
 At inference both heads are fused at the decoder's stride-4 resolution and the
 result is upsampled bilinearly; ``forward_train`` returns both heads at input
@@ -26,9 +27,10 @@ from torch import nn
 from landsegmenter.errors import LandSegError
 from landsegmenter.geo.reflectance import reflectance_stats
 from landsegmenter.model.decoder import DecoderConfig, VisionTextDecoder
-from landsegmenter.model.fusion import ConfidenceGuidedFusion
+from landsegmenter.model.fusion import ConfidenceGuidedFusion, class_weights
 from landsegmenter.model.knowledge import SpectralKnowledge
 from landsegmenter.model.image_encoder import ImageEncoder, ImageEncoderConfig, ImageFeatures
+from landsegmenter.model.precision_fusion import precision_guided_fusion
 from landsegmenter.model.similarity_head import SimilarityHead
 from landsegmenter.model.text_prompter import Prompts, TextConfig, TextPrompter, build_text_encoder, prompt_name
 
@@ -46,6 +48,9 @@ class LandSegmenterConfig:
     fusion_threshold: float = 0.7
     fusion_min_area: float = 0.0
     knowledge: bool = False  # spectral knowledge as a second fusion expert (needs reflectance inputs)
+    # per concept, the knowledge expert's precision on the training labels (train/knowledge_precision.py);
+    # None: fuse it by the class-wise confidence rule instead
+    knowledge_precision: dict[str, float] | None = None
     decoder_temperature: float = 1.0  # divides the decoder logits (fitted on held-out data: train/calibration.py)
 
 
@@ -163,8 +168,22 @@ class LandSegmenter(nn.Module):
             spectral_logits, known = self.knowledge_expert(
                 reflectance_at(image, wavelengths, grid), wavelengths, class_names, self.prompter
             )
-            logits = self.knowledge_rule(logits, spectral_logits, region=region, available=known, valid=valid)
+            logits = self._fuse_knowledge(logits, spectral_logits, known, class_names, region, valid)
         return crop(F.interpolate(logits, size=padded, mode="bilinear", align_corners=False), size)
+
+    def _fuse_knowledge(
+        self, logits: torch.Tensor, spectral_logits: torch.Tensor, known: torch.Tensor,
+        class_names: Sequence[str], region: tuple[int, int], valid: torch.Tensor,
+    ) -> torch.Tensor:
+        """The knowledge expert's fusion: precision-guided when its precision was measured, else class-wise."""
+        table = self.config.knowledge_precision
+        if table is None:
+            return self.knowledge_rule(logits, spectral_logits, region=region, available=known, valid=valid)
+        h, w = region
+        doubt = class_weights(logits[..., :h, :w], spectral_logits[..., :h, :w], self.knowledge_rule.threshold,
+                              self.knowledge_rule.min_area, known, valid[:, :h, :w])
+        precision = self.knowledge_expert.class_precision(class_names, self.prompter, table) * known.cpu()
+        return precision_guided_fusion(logits, spectral_logits, precision, doubt)
 
 
 def pixels_with_data(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

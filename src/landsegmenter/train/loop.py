@@ -43,6 +43,7 @@ from landsegmenter.train.checkpoint import (SafetensorsCheckpointIO, StepCheckpo
 from landsegmenter.train.config import TrainConfig, check_config, config_to_dict, load_config
 from landsegmenter.train.datamodule import LASDataModule
 from landsegmenter.train.fusion_selection import select_fusion_threshold
+from landsegmenter.train.knowledge_precision import MIN_PIXELS, knowledge_precision, not_labelled_by_rule
 from landsegmenter.train.module import SegmenterModule
 from landsegmenter.train.scene import LabelledScene, SceneDataModule
 
@@ -103,7 +104,7 @@ def train(
         else:
             publish_model(module.model.cpu().eval(), run.model_dir)
         if cfg.trainer.calibrate and isinstance(data, LASDataModule) and data.has_validation():
-            calibrate_published(run.model_dir, data.val_set)
+            calibrate_published(run.model_dir, data.val_set, data.train_set)
     trainer.strategy.barrier("landseg.publish_model")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(run.root, run.model_dir, trainer.global_step, metrics)
@@ -145,16 +146,22 @@ class BestValidation(Callback):
         self.best, self.since_best = state["best"], state["since_best"]
 
 
-def calibrate_published(model_dir: Path, held_out) -> tuple[float, float | None]:
-    """Fit the published model's decoder temperature on ``held_out`` samples, then choose its fusion
-    threshold on them (with that temperature), and publish it again: (temperature, threshold)."""
+def calibrate_published(model_dir: Path, held_out, training=None) -> tuple[float, float | None]:
+    """Fit the published model's decoder temperature on ``held_out`` samples; for a model with the
+    spectral-knowledge expert, measure the expert's precision on the ``training`` samples (a LAS
+    dataset); then choose its fusion threshold on ``held_out`` (with both), and publish it again:
+    (temperature, threshold)."""
     model = load_model(model_dir).eval()
     samples = [held_out[i] for i in range(len(held_out))]
     temperature, fit = fit_temperature(model, samples)
     model.config.decoder_temperature = temperature
+    knowledge = {}
+    if model.knowledge and training is not None:
+        model.config.knowledge_precision = knowledge_precision(not_labelled_by_rule(training), model.prompter)
+        knowledge = {"knowledge_precision_split": "train", "knowledge_precision_min_pixels": MIN_PIXELS}
     threshold, scores = select_fusion_threshold(model, samples) if model.fusion or model.knowledge else (None, {})
     publish_model(model, model_dir, provenance={"calibration": {
-        "decoder_temperature": temperature, "split": "validation", **fit,
+        "decoder_temperature": temperature, "split": "validation", **fit, **knowledge,
         "fusion_threshold": threshold, "fusion_threshold_miou": scores}})
     return temperature, threshold
 
