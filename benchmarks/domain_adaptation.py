@@ -47,6 +47,7 @@ ROWS = (
     ("DPA after source-only warm-up", "dpa", "entropy", SOURCE_ONLY),
     ("DPA after warm-up, class-balanced selection", "dpa", "class_balanced", SOURCE_ONLY),
     ("DPA after warm-up, max-probability ranking", "dpa", "confidence", SOURCE_ONLY),
+    ("DPA from random init, class-balanced selection", "dpa", "class_balanced", None),
 )
 DEFAULT_ROWS = (0, 1, 2, 3, 4)
 
@@ -71,20 +72,26 @@ def split_reference(reference: Path, workdir: Path) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def target_sensor(args) -> str:
+    """Reflectance runs read the TOA stack (physical units), the others DN."""
+    return "landsat7" if args.normalisation == "reflectance" else "landsat7_dn"
+
+
 def config(args, method: str, selection: str, seed: int, target: list[str], output: Path,
            train_labels: Path | None = None, init: Path | None = None) -> AdaptConfig:
     if train_labels is None:
         source = SourceSection(store=str(args.las), subsets=SOURCE_SUBSETS)
     else:  # upper bound: the target's own map, train blocks only, on the same 10 m grid
         source = SourceSection(scene=target, labels=str(train_labels), legend=nc_data.LEGEND_KEY,
-                               sensor="landsat7_dn", gsd_m=10.0 if args.target_gsd == "source" else None)
+                               sensor=target_sensor(args), gsd_m=10.0 if args.target_gsd == "source" else None)
     return AdaptConfig(
         source=source,
-        target=TargetSection(paths=target, sensor="landsat7_dn", normalisation=args.normalisation, gsd=args.target_gsd),
+        target=TargetSection(paths=target, sensor=target_sensor(args), normalisation=args.normalisation,
+                             gsd=args.target_gsd),
         classes=nc_data.LEGEND_KEY,
         model=ModelSection(architecture=args.architecture, width=args.width,
-                           init=str(init) if init is not None else args.init),
-        adapt=AdaptSection(method=method, selection=selection),
+                           init=str(init) if init is not None else args.init, freeze=list(args.freeze)),
+        adapt=AdaptSection(method=method, selection=selection, target_weights=args.target_weights),
         optim=OptimSection(lr=args.lr),
         trainer=TrainerSection(epochs=args.epochs, steps_per_epoch=max(1, args.steps // args.epochs),
                                batch_size=args.batch_size, crop=args.crop, seed=seed, device=args.device),
@@ -92,14 +99,17 @@ def config(args, method: str, selection: str, seed: int, target: list[str], outp
     )
 
 
-def run_row(args, cfg: AdaptConfig, target: list[str], reference_test: Path, outdir: Path) -> dict:
-    result = adapt(cfg, overwrite=True, progress=not args.quiet)
-    mapped = map_scene(target, list(get_legend(nc_data.LEGEND_KEY).names), outdir / "map", model=cfg.output,
-                       sensor="landsat7_dn", resolution=10.0 if args.target_gsd == "source" else None,
-                       overwrite=True, progress=False, preview=False)
+def run_row(args, cfg: AdaptConfig | None, target: list[str], reference_test: Path, outdir: Path) -> dict:
+    """Adapt as ``cfg`` says (None: map ``--init`` as it is) and score the map on the test blocks."""
+    result = adapt(cfg, overwrite=True, progress=not args.quiet) if cfg is not None else None
+    model = cfg.output if cfg is not None else args.init
+    fusion = None if args.architecture == "unet" else "off"  # LandSegmenter: the decoder, the head DPA trains
+    mapped = map_scene(target, list(get_legend(nc_data.LEGEND_KEY).names), outdir / "map", model=model,
+                       sensor=target_sensor(args), resolution=10.0 if args.target_gsd == "source" else None,
+                       fusion=fusion, overwrite=True, progress=False, preview=False)
     report = compare_maps(mapped.classes, reference_test, get_legend(nc_data.LEGEND_KEY))
     return {"report": report.to_dict(), "miou": report.miou, "oa": report.overall_accuracy, "kappa": report.kappa,
-            "adapt_seconds": round(result.seconds, 1), "history": result.history}
+            "adapt_seconds": round(result.seconds, 1) if result else 0.0, "history": result.history if result else []}
 
 
 def main() -> int:
@@ -107,13 +117,17 @@ def main() -> int:
     p.add_argument("--las", type=Path, default=ROOT / "build" / "las-mini")
     p.add_argument("--architecture", default="unet", choices=["unet", "landsegmenter"])
     p.add_argument("--init", help="LandSegmenter to start from ('default' or a model directory)")
+    p.add_argument("--target-weights", default="source", choices=["source", "none"],
+                   help="class weights of the pseudo-label term (reference: source)")
+    p.add_argument("--freeze", nargs="+", default=[], help="modules kept fixed, e.g. image_encoder.backbone")
     p.add_argument("--width", type=int, default=16, help="U-Net width (the reference uses 64)")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--lr", type=float, default=0.005, help="SGD learning rate (reference: 0.005)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=8, help="per domain")
     p.add_argument("--crop", type=int, default=96)
-    p.add_argument("--normalisation", default="auto", choices=["auto", "scene"])
+    p.add_argument("--normalisation", default="auto", choices=["auto", "scene", "reflectance"],
+                   help="reflectance: TOA reflectance with one global normalisation (for reflectance models)")
     p.add_argument("--target-gsd", default="source", choices=["source", "native"],
                    help="adapt and map the target at the source's 10 m (reference) or at its own 28.5 m")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -126,7 +140,7 @@ def main() -> int:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args()
     if not (args.las / "zarr.json").is_file():
-        sys.exit(f"no LAS-mini store at {args.las}: run `make las-mini` first")
+        sys.exit(f"no LAS store at {args.las}: run `make las-mini` (or `make las-wide`) first")
 
     WORK.mkdir(parents=True, exist_ok=True)
     legend = get_legend(nc_data.LEGEND_KEY)
@@ -135,16 +149,20 @@ def main() -> int:
     _, valid = nc_data.read_stack(stacks.raw)
     reference, _ = nc_data.write_reference(datadir / nc_data.STRATA, valid, legend, WORK / "reference.tif")
     reference_test, train_labels = split_reference(reference, WORK)
-    target = [str(p) for p in stacks.dn]
+    target = [str(p) for p in (stacks.toa if args.normalisation == "reflectance" else stacks.dn)]
 
     plan = [ROWS[i] + (None,) for i in sorted(set(args.rows))]
     if args.init:  # every row without a warm start begins from --init instead of a random init
-        plan = [(name.replace("random init (reference protocol)", args.init), *rest) for name, *rest in plan]
+        plan = [(name.replace("random init (reference protocol)", args.init).replace("random init", args.init), *rest)
+                for name, *rest in plan]
     if not args.no_upper_bound:
         plan.append(("target-supervised (upper bound, train blocks)", "source_only", "entropy", None, train_labels))
     results: dict[str, list[dict]] = {}
     models: dict[tuple[str, int], Path] = {}
     started = time.perf_counter()
+    if args.init:
+        results[f"{args.init} as it is (no adaptation)"] = [
+            run_row(args, None, target, reference_test, args.runs / "maps" / "init")]
     for name, method, selection, start, labels in plan:
         for seed in args.seeds:
             out = args.runs / "models" / f"{len(results)}-{seed}"
@@ -169,7 +187,8 @@ def print_table(results: dict[str, list[dict]], args, seconds: float) -> None:
     names = get_legend(nc_data.LEGEND_KEY).names
     print(f"architecture {args.architecture}, {args.steps} steps per row (warm-started rows: {args.steps} more), "
           f"batch {args.batch_size}/domain, crop {args.crop}, lr {args.lr:g}, "
-          f"seeds {args.seeds}, target normalisation {args.normalisation}, target GSD {args.target_gsd} "
+          f"seeds {args.seeds}, target normalisation {args.normalisation}, target GSD {args.target_gsd}, "
+          f"frozen {', '.join(args.freeze) or 'nothing'}, pseudo-label weights {args.target_weights} "
           f"({seconds / 60:.1f} min)\n")
     print("| row | mIoU % | OA % | kappa | " + " | ".join(names) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(names))

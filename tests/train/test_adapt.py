@@ -17,7 +17,9 @@ import torch
 from landsegmenter import map_scene
 from landsegmenter.cli import main as cli
 from landsegmenter.errors import LandSegError
-from landsegmenter.model.io import load_model, read_model_config
+from landsegmenter.geo.reflectance import reflectance_stats
+from landsegmenter.model.io import load_model, read_model_config, save_model
+from landsegmenter.model.presets import build_model
 from landsegmenter.model.unet import UNetSegmenter
 from landsegmenter.taxonomy.crosswalk import get_crosswalk, index_mapping
 from landsegmenter.taxonomy.legends import get_legend
@@ -237,3 +239,47 @@ def test_native_target_gsd_keeps_the_target_grid(small_config):
         assert run.gsd is None and (run.target.scene.width, run.target.scene.height) == (287, 310)
     finally:
         run.close()
+
+
+def test_a_reflectance_model_adapts_in_reflectance_and_says_so_otherwise(small_config, tmp_path: Path):
+    base = small_config(epochs=1, steps_per_epoch=1)
+    torch.manual_seed(0)
+    init = build_model("tiny")
+    init.normalisation = "reflectance"
+    save_model(init, tmp_path / "init")
+    cfg = dataclasses.replace(base, model=ModelSection(architecture="landsegmenter", init=str(tmp_path / "init")))
+    with pytest.raises(LandSegError, match="set target.normalisation: reflectance") as info:
+        adapt(cfg, progress=False)
+    assert "\n" not in str(info.value)
+    target = dataclasses.replace(cfg.target, sensor="landsat5_toa", normalisation="reflectance")
+    adapt(dataclasses.replace(cfg, target=target), progress=False)
+    assert read_model_config(cfg.output)["normalisation"] == "reflectance"
+
+
+def test_reflectance_normalisation_is_the_global_one_for_source_and_target(train_store: Path, landsat5: str):
+    target = TargetScene([landsat5], 64, sensor="landsat5_toa", bands=TM_BANDS, normalisation="reflectance")
+    try:
+        mean, std = reflectance_stats(target.wavelengths)
+        assert np.allclose(target.mean, mean) and np.allclose(target.std, std)
+    finally:
+        target.close()
+    source = las_source(train_store, ["dw"], ["train"], "reflectance").dataset
+    assert source[0]["image"].shape[0] == 6  # normalised by wavelength: values of a few std at most
+    assert float(source[0]["image"].abs().max()) < 20
+
+
+def test_frozen_modules_keep_their_weights_and_statistics(small_config):
+    base = small_config(epochs=1, steps_per_epoch=2)
+    torch.manual_seed(0)
+    model = ModelSection(architecture="landsegmenter", preset="tiny", freeze=["image_encoder.backbone"])
+    cfg = dataclasses.replace(base, output=None, model=model)
+    torch.manual_seed(0)
+    before = build_model("tiny").state_dict()
+    after = adapt(cfg, progress=False).model.state_dict()
+    backbone = [k for k in before if k.startswith("image_encoder.backbone.")]
+    assert backbone and all(torch.equal(before[k], after[k]) for k in backbone)  # BatchNorm statistics too
+    q = "decoder.transformer.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(before[q], after[q])  # the rest is trained
+    with pytest.raises(LandSegError, match="no module 'image_encoder.spine'"):
+        adapt(dataclasses.replace(cfg, model=dataclasses.replace(model, freeze=["image_encoder.spine"])),
+              progress=False)

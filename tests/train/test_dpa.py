@@ -158,6 +158,18 @@ def test_dpa_loss_matches_hand_assembled(selection, select):
     assert (grads[1][~unselected] != 0).any()
 
 
+def test_pseudo_label_term_can_be_weighted_apart_from_the_source_term():
+    src, labels, tgt = _batch(2)
+    weights = enet_class_weights(torch.tensor([80.0, 15.0, 5.0]))  # class 2 rare in the source: weight ~14
+    loss, _ = dpa_loss(src, labels, tgt, 0.5, weights, target_class_weights=torch.ones(3))
+    pseudo = select_by_entropy(tgt.detach(), 0.5)
+    expected = F.cross_entropy(src, labels, weight=weights, ignore_index=255) + F.cross_entropy(
+        tgt, pseudo, ignore_index=255)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    reference, _ = dpa_loss(src, labels, tgt, 0.5, weights)
+    assert reference.item() != pytest.approx(loss.item(), rel=1e-3)
+
+
 def test_dpa_loss_ratio_zero_is_source_only():
     src, labels, tgt = _batch(1)
     weights = torch.ones(3)

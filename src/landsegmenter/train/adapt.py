@@ -39,6 +39,7 @@ from landsegmenter.train.adapt_data import (
 from landsegmenter.train.checkpoint import publish_model
 from landsegmenter.train.dpa import IGNORE_INDEX, dpa_loss, enet_class_weights, selection_ratio, siamese_forward, weighted_ce
 from landsegmenter.train.loop import load_init
+from landsegmenter.train.module import resolve_module, set_trainable
 
 REPORT_FILE = "adapt.json"
 
@@ -56,7 +57,7 @@ class AdaptResult:
 def open_source(cfg: AdaptConfig) -> SourceInfo:
     s = cfg.source
     if s.store is not None:
-        source = las_source(s.store, s.subsets, s.splits)
+        source = las_source(s.store, s.subsets, s.splits, cfg.target.normalisation)
     elif s.benchmark is not None:
         source = benchmark_source(s.benchmark, s.split)
     else:
@@ -78,6 +79,10 @@ def build_adapt_model(cfg: AdaptConfig, wavelengths: list[float], band_names: li
         if not isinstance(model, UNetSegmenter if m.architecture == "unet" else LandSegmenter):
             raise LandSegError(f"model.init {m.init} is not a {m.architecture} model")
         model.validate(wavelengths, names)
+        takes = getattr(model, "normalisation", "auto")
+        if takes == "reflectance" and cfg.target.normalisation != "reflectance":
+            raise LandSegError(f"model.init {m.init} takes globally normalised reflectance: set target.normalisation: "
+                               "reflectance (and give the target in reflectance units)")
         if isinstance(model, UNetSegmenter) and model.class_names != names:
             raise LandSegError(f"model.init {m.init} maps {', '.join(model.class_names)}, not the classes of "
                                f"'{cfg.classes}'")
@@ -122,11 +127,15 @@ class Adaptation:
             raise LandSegError(f"no source pixel has a class of legend '{cfg.classes}'")
         self.counts = counts
         self.weights = enet_class_weights(torch.as_tensor(counts)).to(device)
+        self.target_weights = self.weights if cfg.adapt.target_weights == "source" else torch.ones_like(self.weights)
         torch.manual_seed(tr.seed)
         self.model = build_adapt_model(cfg, self.target.wavelengths, self.target.scene.band_names).to(device).train()
+        for path in cfg.model.freeze:
+            set_trainable(resolve_module(self.model, path), False)
         self.head_weights = head_weights(self.model, cfg.adapt.similarity_weight)
         o = cfg.optim
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o.lr, momentum=o.momentum,
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(trainable, lr=o.lr, momentum=o.momentum,
                                          nesterov=o.nesterov, weight_decay=o.weight_decay)
         self.amp = tr.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -143,11 +152,11 @@ class Adaptation:
             return sum(w * weighted_ce(logits, ys, self.weights, IGNORE_INDEX) for logits, w in pairs), {}
         xt, valid = (t.to(self.device) for t in self.target.batch(self.rng, b))
         (main_s, main_t), *rest = siamese_forward(self.heads, xs, xt)
-        loss, stats = dpa_loss(main_s, ys, main_t, ratio, self.weights,
-                               selection=self.cfg.adapt.selection, target_valid=valid)
+        loss, stats = dpa_loss(main_s, ys, main_t, ratio, self.weights, selection=self.cfg.adapt.selection,
+                               target_valid=valid, target_class_weights=self.target_weights)
         for (src, tgt), w in zip(rest, self.head_weights[1:]):
             loss = loss + w * (weighted_ce(src, ys, self.weights, IGNORE_INDEX)
-                               + weighted_ce(tgt, stats["pseudo_labels"], self.weights, IGNORE_INDEX))
+                               + weighted_ce(tgt, stats["pseudo_labels"], self.target_weights, IGNORE_INDEX))
         return loss, stats
 
     def set_lr(self, step: int, total: int) -> None:
@@ -211,7 +220,7 @@ def adapt(cfg: AdaptConfig, *, overwrite: bool = False, progress: bool = True) -
     finally:
         run.close()
     model = run.model.cpu().eval()
-    model.normalisation = "scene" if cfg.target.normalisation == "scene" else "auto"
+    model.normalisation = cfg.target.normalisation  # the mapper follows it
     result = AdaptResult(output, model, history, run.weights.cpu().tolist(), dict(run.dropped),
                          time.perf_counter() - started)
     if output is not None:

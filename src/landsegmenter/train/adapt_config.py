@@ -20,7 +20,8 @@ from landsegmenter.train.config import build_section, choice, read_yaml_config
 ARCHITECTURES = ("unet", "landsegmenter")
 METHODS = ("dpa", "source_only")
 SELECTIONS = ("entropy", "class_balanced", "confidence")
-NORMALISATIONS = ("auto", "scene")
+TARGET_WEIGHTS = ("source", "none")
+NORMALISATIONS = ("auto", "scene", "reflectance")
 TARGET_GSDS = ("source", "native")
 
 
@@ -44,7 +45,9 @@ class TargetSection:
     paths: list[str] = field(default_factory=list)  # raster file(s) of one scene
     sensor: str | None = None
     bands: list[str] | None = None
-    normalisation: str = "auto"  # auto: sensor statistics when known; scene: statistics of the target
+    # auto: sensor statistics when known; scene: statistics of each domain; reflectance: one global
+    # reflectance normalisation of source and target (physical units; what a reflectance model takes)
+    normalisation: str = "auto"
     gsd: str = "source"  # source: read the target at the source's pixel size (reference); native: as it is
 
 
@@ -55,6 +58,9 @@ class ModelSection:
     depth: int = 4
     init: str | None = None  # start from: a model directory of this architecture (LandSegmenter also 'default')
     preset: str = "default"  # LandSegmenter without init
+    # modules kept fixed, with their normalisation statistics (e.g. image_encoder.backbone: the recipe
+    # of the bundled model, whose validation fell whenever its backbone moved)
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +69,9 @@ class AdaptSection:
     selection: str = "entropy"
     factor: float = 0.5  # r(e) = factor * (e + 1) / epochs
     similarity_weight: float = 0.5  # LandSegmenter: weight of the similarity head's loss
+    # class weights of the pseudo-label term: source (the ENet weights of the source term, as the
+    # reference) or none (plain cross-entropy: a class rare in the source is not amplified on the target)
+    target_weights: str = "source"
 
 
 @dataclass
@@ -145,6 +154,7 @@ def check_adapt_config(cfg: AdaptConfig) -> None:
     choice("model.architecture", cfg.model.architecture, ARCHITECTURES)
     choice("adapt.method", cfg.adapt.method, METHODS)
     choice("adapt.selection", cfg.adapt.selection, SELECTIONS)
+    choice("adapt.target_weights", cfg.adapt.target_weights, TARGET_WEIGHTS)
     choice("target.normalisation", t.normalisation, NORMALISATIONS)
     choice("target.gsd", t.gsd, TARGET_GSDS)
     for name, value in (("trainer.epochs", tr.epochs), ("trainer.steps_per_epoch", tr.steps_per_epoch),

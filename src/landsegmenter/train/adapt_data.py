@@ -55,7 +55,10 @@ def matching_bands(source: Sequence[float], target: Sequence[float]) -> np.ndarr
 
 
 def scene_normalisation(scene: Scene, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band (mean, std): ``auto`` the sensor's when known, else (and with ``scene``) sampled ones."""
+    """Per-band (mean, std): ``auto`` the sensor's when known, else (and with ``scene``) sampled ones;
+    ``reflectance`` the global reflectance normalisation of the band's wavelength."""
+    if mode == "reflectance":
+        return scene.statistics("reflectance")
     return scene_statistics(scene) if mode == "auto" else scene.sample_statistics()
 
 
@@ -248,9 +251,12 @@ class TargetScene:
         self.scene.close()
 
 
-def las_source(root: str | Path, subsets: Sequence[str] | None, splits: Sequence[str]) -> SourceInfo:
-    """A LAS store as a source; the chosen subsets' GSDs must agree within 5 % (their median is used)."""
-    dataset = LASDataset(root, subsets=subsets, splits=splits)
+def las_source(root: str | Path, subsets: Sequence[str] | None, splits: Sequence[str],
+               normalisation: str = "auto") -> SourceInfo:
+    """A LAS store as a source; the chosen subsets' GSDs must agree within 5 % (their median is used);
+    ``normalisation`` as the LAS dataset's (``reflectance``: one global reflectance normalisation)."""
+    dataset = LASDataset(root, subsets=subsets, splits=splits,
+                         normalisation="reflectance" if normalisation == "reflectance" else "auto")
     store = LASStore.open(Path(root))
     infos = {name: store.subset(name).info for name in dataset.subsets}
     gsds = sorted(float(info["gsd_m"]) for info in infos.values())

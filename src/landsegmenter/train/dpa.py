@@ -185,6 +185,7 @@ def dpa_loss(
     selection: Selection = "entropy",
     ignore_index: int = IGNORE_INDEX,
     target_valid: torch.Tensor | None = None,
+    target_class_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """DPA loss: weighted CE on source labels + the same weighted CE on target pseudo-labels.
 
@@ -192,7 +193,8 @@ def dpa_loss(
     ``target_logits`` ``[Bt, K, H, W]``, ``class_weights`` ``[K]``. Pseudo-labels
     come from ``target_logits.detach()`` with the ``selection`` rule, so the
     gradient flows through the logits only; ``target_valid`` ``[Bt, H, W]`` keeps
-    pseudo-labels off pixels without data. Returns ``(loss, stats)`` with
+    pseudo-labels off pixels without data; ``target_class_weights`` ``[K]`` weigh the pseudo-label term
+    (default: ``class_weights``). Returns ``(loss, stats)`` with
     ``stats = {"selected_fraction": float, "pseudo_counts": Tensor[K] int64,
     "pseudo_labels": Tensor[Bt, H, W]}`` (the fraction is of all target pixels).
     """
@@ -204,7 +206,8 @@ def dpa_loss(
     weight = class_weights.to(device=source_logits.device, dtype=source_logits.dtype)
     pseudo = SELECTORS[selection](target_logits.detach(), ratio, ignore_index, target_valid)
     loss = weighted_ce(source_logits, source_labels.long(), weight, ignore_index)
-    loss = loss + weighted_ce(target_logits, pseudo, weight, ignore_index)
+    target_weight = weight if target_class_weights is None else target_class_weights.to(weight)
+    loss = loss + weighted_ce(target_logits, pseudo, target_weight, ignore_index)
     counts = count_classes(pseudo, k, ignore_index)
     stats = {"selected_fraction": counts.sum().item() / max(pseudo.numel(), 1), "pseudo_counts": counts,
              "pseudo_labels": pseudo}
