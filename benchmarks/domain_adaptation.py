@@ -91,7 +91,8 @@ def config(args, method: str, selection: str, seed: int, target: list[str], outp
         classes=nc_data.LEGEND_KEY,
         model=ModelSection(architecture=args.architecture, width=args.width,
                            init=str(init) if init is not None else args.init, freeze=list(args.freeze)),
-        adapt=AdaptSection(method=method, selection=selection, target_weights=args.target_weights),
+        adapt=AdaptSection(method=method, selection=selection, target_weights=args.target_weights,
+                           teacher=args.teacher if method == "dpa" else "self"),
         optim=OptimSection(lr=args.lr),
         trainer=TrainerSection(epochs=args.epochs, steps_per_epoch=max(1, args.steps // args.epochs),
                                batch_size=args.batch_size, crop=args.crop, seed=seed, device=args.device),
@@ -119,6 +120,8 @@ def main() -> int:
     p.add_argument("--init", help="LandSegmenter to start from ('default' or a model directory)")
     p.add_argument("--target-weights", default="source", choices=["source", "none"],
                    help="class weights of the pseudo-label term (reference: source)")
+    p.add_argument("--teacher", default="self", choices=["self", "init"],
+                   help="who labels the target: the network being trained (reference) or the fixed --init")
     p.add_argument("--freeze", nargs="+", default=[], help="modules kept fixed, e.g. image_encoder.backbone")
     p.add_argument("--width", type=int, default=16, help="U-Net width (the reference uses 64)")
     p.add_argument("--steps", type=int, default=600)
@@ -188,7 +191,8 @@ def print_table(results: dict[str, list[dict]], args, seconds: float) -> None:
     print(f"architecture {args.architecture}, {args.steps} steps per row (warm-started rows: {args.steps} more), "
           f"batch {args.batch_size}/domain, crop {args.crop}, lr {args.lr:g}, "
           f"seeds {args.seeds}, target normalisation {args.normalisation}, target GSD {args.target_gsd}, "
-          f"frozen {', '.join(args.freeze) or 'nothing'}, pseudo-label weights {args.target_weights} "
+          f"frozen {', '.join(args.freeze) or 'nothing'}, pseudo-label weights {args.target_weights}, "
+          f"teacher {args.teacher} "
           f"({seconds / 60:.1f} min)\n")
     print("| row | mIoU % | OA % | kappa | " + " | ".join(names) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(names))

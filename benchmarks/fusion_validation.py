@@ -10,7 +10,8 @@ accuracy, for the decoder alone, with the similarity head, and with the spectral
 expert too, at each threshold θ of the class-wise confidence-guided fusion: the numbers behind the
 threshold that `trainer.calibrate` chooses (`train/fusion_selection.py`); zero-shot scenes never choose it.
 For a model with a measured knowledge precision, the spectral-knowledge row is given both ways:
-precision-guided (`model/precision_fusion.py`, as the model maps) and by the class-wise rule.
+precision-guided (`model/precision_fusion.py`) with each measure of the decoder's doubt, and by
+the class-wise rule.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import torch
 
 from landsegmenter.data.las_dataset import LASDataset
 from landsegmenter.las.store import LASStore
+from landsegmenter.model.precision_fusion import DOUBTS
 from landsegmenter.model.zoo import load_segmenter
 from landsegmenter.train.fusion_selection import mean_scores, subset_scores
 
@@ -35,6 +37,18 @@ def split_samples(store: Path, split: str, normalisation: str) -> list[dict]:
         data = LASDataset(store, subsets=[name], splits=[split], normalisation=normalisation)
         samples.extend(data[i] for i in range(len(data)))
     return samples
+
+
+def knowledge_rows(model, samples: list[dict], precision: dict) -> list[tuple[str, dict, str]]:
+    """The spectral-knowledge row each way: precision-guided with each doubt, and class-wise."""
+    chosen, rows = model.config.knowledge_doubt, []
+    for doubt in DOUBTS:
+        model.config.knowledge_doubt = doubt
+        rows.append((f"on (knowledge precision-guided, {doubt} doubt)", subset_scores(model, samples, ("on",)), "on"))
+    model.config.knowledge_doubt, model.config.knowledge_precision = chosen, None
+    rows.append(("on (knowledge class-wise)", subset_scores(model, samples, ("on",)), "on"))
+    model.config.knowledge_precision = precision
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,13 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     precision = getattr(model.config, "knowledge_precision", None)
     for threshold in args.thresholds:
         model.fusion_threshold = threshold
-        results = subset_scores(model, samples, MODES)
-        rows = [(mode, results, mode) for mode in MODES]
-        if precision is not None and model.knowledge:
-            rows[-1] = ("on (knowledge precision-guided)", results, "on")
-            model.config.knowledge_precision = None
-            rows.append(("on (knowledge class-wise)", subset_scores(model, samples, ("on",)), "on"))
-            model.config.knowledge_precision = precision
+        guided = precision is not None and model.knowledge
+        modes = MODES[:-1] if guided else MODES
+        results = subset_scores(model, samples, modes)
+        rows = [(mode, results, mode) for mode in modes] + (knowledge_rows(model, samples, precision) if guided else [])
         for label, scores, mode in rows:
             miou, acc = mean_scores(scores, mode)
             print(f"| {threshold:g} | {label} | {100 * miou:.1f} | {100 * acc:.1f} | {len(scores)} |")

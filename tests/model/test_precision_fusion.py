@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from landsegmenter.model.precision_fusion import precision_guided_fusion
+from landsegmenter.model.precision_fusion import coverage_doubt, precision_guided_fusion
 
 
 def probabilities(*pixels):
@@ -43,3 +43,18 @@ def test_without_support_the_decoder_is_returned_unchanged():
     decoder = probabilities([0.6, 0.3, 0.1], [0.2, 0.2, 0.6])
     fused = precision_guided_fusion(decoder, torch.randn(1, 3, 1, 2), torch.zeros(3), torch.ones(1, 3))
     assert torch.allclose(fused.exp(), decoder.exp())
+
+
+def test_coverage_doubt_spreads_the_decoders_confidence_over_what_the_expert_finds():
+    # The decoder maps class 1 at one pixel with 0.9; the expert chooses class 1 at four pixels.
+    decoder = probabilities([0.1, 0.9, 0.0], [0.6, 0.3, 0.1], [0.6, 0.3, 0.1], [0.6, 0.3, 0.1], [0.8, 0.1, 0.1])
+    expert = probabilities(*[[0.1, 0.8, 0.1]] * 4, [0.8, 0.1, 0.1])
+    precision = torch.tensor([0.5, 0.8, 0.0])
+    doubt = coverage_doubt(decoder, expert, precision, threshold=0.5)
+    # class 1: 0.9 over max(1, 4) pixels = 0.225 -> (0.5 - 0.225) / 0.5; class 0: (0.6 * 3 + 0.8) / 4 >= 0.5
+    assert doubt[0].tolist() == pytest.approx([0.0, 0.55, 0.0])
+    fused = precision_guided_fusion(decoder, expert, precision, doubt).exp()[0, :, 0]
+    assert fused.argmax(0).tolist() == [1, 0, 0, 0, 0]  # support 0.8 x 0.55 = 0.44 < 0.6 keeps class 0
+    valid = torch.tensor([[[True, True, False, False, True]]])
+    only_two = coverage_doubt(decoder, expert, precision, 0.5, valid)  # 0.9 over max(1, 2)
+    assert only_two[0, 1].item() == pytest.approx((0.5 - 0.45) / 0.5)

@@ -23,7 +23,7 @@ from landsegmenter.model.presets import build_model
 from landsegmenter.model.unet import UNetSegmenter
 from landsegmenter.taxonomy.crosswalk import get_crosswalk, index_mapping
 from landsegmenter.taxonomy.legends import get_legend
-from landsegmenter.train.adapt import adapt
+from landsegmenter.train.adapt import Adaptation, adapt
 from landsegmenter.train.adapt_config import (
     AdaptConfig, ModelSection, SourceSection, TargetSection, TrainerSection, load_adapt_config, with_overrides,
 )
@@ -283,3 +283,24 @@ def test_frozen_modules_keep_their_weights_and_statistics(small_config):
     with pytest.raises(LandSegError, match="no module 'image_encoder.spine'"):
         adapt(dataclasses.replace(cfg, model=dataclasses.replace(model, freeze=["image_encoder.spine"])),
               progress=False)
+
+
+def test_a_fixed_teacher_is_the_init_model_and_needs_one(small_config, tmp_path: Path):
+    base = small_config(epochs=1, steps_per_epoch=1)
+    warm = dataclasses.replace(base, adapt=dataclasses.replace(base.adapt, method="source_only"),
+                               output=str(tmp_path / "warm"))
+    adapt(warm, progress=False)
+    teach = dataclasses.replace(base.adapt, teacher="init")
+    with pytest.raises(LandSegError, match="teacher: init needs a model.init"):
+        adapt(dataclasses.replace(base, output=None, adapt=teach), progress=False)
+    cfg = dataclasses.replace(base, output=None, adapt=teach,
+                              model=dataclasses.replace(base.model, init=str(tmp_path / "warm")))
+    start = load_model(tmp_path / "warm").state_dict()["net.head.weight"]
+    run = Adaptation(cfg, torch.device("cpu"))
+    try:
+        history = run.run(progress=False)
+    finally:
+        run.close()
+    assert history[0]["selected_fraction"] > 0
+    assert torch.equal(run.teacher.state_dict()["net.head.weight"], start)  # the teacher stays as it was
+    assert not torch.equal(run.model.state_dict()["net.head.weight"], start)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from landsegmenter.model.io import load_model
+from landsegmenter.model.precision_fusion import DOUBTS
 from landsegmenter.model.presets import build_model
 from landsegmenter.train import fusion_selection, train
 from landsegmenter.train.calibration import TEMPERATURES, negative_log_likelihood
@@ -53,3 +54,17 @@ def test_the_fusion_threshold_keeps_the_prior_unless_another_is_measurably_bette
     measured[0.3] = 0.25
     best, _ = fusion_selection.select_fusion_threshold(model, [])
     assert best == 0.3 and model.fusion_rule.threshold == 0.3 and model.config.fusion_threshold == 0.3
+
+
+def test_the_doubt_measure_is_chosen_with_the_threshold_and_kept_unless_the_other_is_better(monkeypatch):
+    model = build_model("tiny")
+    model.fusion_threshold = 0.5
+    measured = {(0.5, "confidence"): 0.2000, (0.5, "coverage"): 0.2008, (0.3, "coverage"): 0.1900}
+    monkeypatch.setattr(fusion_selection, "subset_scores", lambda m, samples, modes=("on",): {
+        "s": {"on": (measured.get((m.fusion_threshold, m.config.knowledge_doubt), 0.1), 0.5)}})
+    best, scores = fusion_selection.select_fusion_threshold(model, [], (0.3, 0.5), doubts=DOUBTS)
+    assert (best, model.config.knowledge_doubt) == (0.5, "confidence")  # 0.08 points: a tie
+    assert scores == {"0.3 confidence": 0.1, "0.3 coverage": 0.19, "0.5 confidence": 0.2, "0.5 coverage": 0.2008}
+    measured[0.5, "coverage"] = 0.2050
+    best, _ = fusion_selection.select_fusion_threshold(model, [], (0.3, 0.5), doubts=DOUBTS)
+    assert (best, model.config.knowledge_doubt) == (0.5, "coverage")

@@ -170,6 +170,18 @@ def test_pseudo_label_term_can_be_weighted_apart_from_the_source_term():
     assert reference.item() != pytest.approx(loss.item(), rel=1e-3)
 
 
+def test_a_fixed_teacher_chooses_the_pseudo_labels_and_the_student_gets_the_gradient():
+    src, labels, tgt = _batch(3)
+    teacher = -tgt.detach()  # disagrees with the student everywhere
+    weights = torch.ones(3)
+    loss, stats = dpa_loss(src, labels, tgt, 0.5, weights, teacher_logits=teacher)
+    pseudo = select_by_entropy(teacher, 0.5)
+    assert torch.equal(stats["pseudo_labels"], pseudo)
+    expected = F.cross_entropy(src, labels, ignore_index=255) + F.cross_entropy(tgt, pseudo, ignore_index=255)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert not torch.equal(pseudo, select_by_entropy(tgt.detach(), 0.5))
+
+
 def test_dpa_loss_ratio_zero_is_source_only():
     src, labels, tgt = _batch(1)
     weights = torch.ones(3)

@@ -30,7 +30,7 @@ from landsegmenter.model.decoder import DecoderConfig, VisionTextDecoder
 from landsegmenter.model.fusion import ConfidenceGuidedFusion, class_weights
 from landsegmenter.model.knowledge import SpectralKnowledge
 from landsegmenter.model.image_encoder import ImageEncoder, ImageEncoderConfig, ImageFeatures
-from landsegmenter.model.precision_fusion import precision_guided_fusion
+from landsegmenter.model.precision_fusion import DOUBTS, coverage_doubt, precision_guided_fusion
 from landsegmenter.model.similarity_head import SimilarityHead
 from landsegmenter.model.text_prompter import Prompts, TextConfig, TextPrompter, build_text_encoder, prompt_name
 
@@ -51,6 +51,7 @@ class LandSegmenterConfig:
     # per concept, the knowledge expert's precision on the training labels (train/knowledge_precision.py);
     # None: fuse it by the class-wise confidence rule instead
     knowledge_precision: dict[str, float] | None = None
+    knowledge_doubt: str = "confidence"  # how the precision-guided fusion measures the decoder's doubt (DOUBTS)
     decoder_temperature: float = 1.0  # divides the decoder logits (fitted on held-out data: train/calibration.py)
 
 
@@ -74,6 +75,8 @@ class LandSegmenter(nn.Module):
 
     def __init__(self, cfg: LandSegmenterConfig, text_encoder: nn.Module | None = None) -> None:
         super().__init__()
+        if cfg.knowledge_doubt not in DOUBTS:
+            raise LandSegError(f"knowledge_doubt must be one of {', '.join(DOUBTS)}, got {cfg.knowledge_doubt!r}")
         self.config = cfg
         self.image_encoder = ImageEncoder(cfg.image)
         d_model = self.image_encoder.d_model
@@ -180,9 +183,13 @@ class LandSegmenter(nn.Module):
         if table is None:
             return self.knowledge_rule(logits, spectral_logits, region=region, available=known, valid=valid)
         h, w = region
-        doubt = class_weights(logits[..., :h, :w], spectral_logits[..., :h, :w], self.knowledge_rule.threshold,
-                              self.knowledge_rule.min_area, known, valid[:, :h, :w])
+        inside, threshold = (..., slice(0, h), slice(0, w)), self.knowledge_rule.threshold
         precision = self.knowledge_expert.class_precision(class_names, self.prompter, table) * known.cpu()
+        if self.config.knowledge_doubt == "coverage":
+            doubt = coverage_doubt(logits[inside], spectral_logits[inside], precision, threshold, valid[:, :h, :w])
+        else:
+            doubt = class_weights(logits[inside], spectral_logits[inside], threshold,
+                                  self.knowledge_rule.min_area, known, valid[:, :h, :w])
         return precision_guided_fusion(logits, spectral_logits, precision, doubt)
 
 

@@ -16,6 +16,7 @@ model directory that ``landseg map`` and ``landseg evaluate`` take as
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -133,6 +134,7 @@ class Adaptation:
         for path in cfg.model.freeze:
             set_trainable(resolve_module(self.model, path), False)
         self.head_weights = head_weights(self.model, cfg.adapt.similarity_weight)
+        self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.adapt.teacher == "init" else None
         o = cfg.optim
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(trainable, lr=o.lr, momentum=o.momentum,
@@ -153,11 +155,19 @@ class Adaptation:
         xt, valid = (t.to(self.device) for t in self.target.batch(self.rng, b))
         (main_s, main_t), *rest = siamese_forward(self.heads, xs, xt)
         loss, stats = dpa_loss(main_s, ys, main_t, ratio, self.weights, selection=self.cfg.adapt.selection,
-                               target_valid=valid, target_class_weights=self.target_weights)
+                               target_valid=valid, target_class_weights=self.target_weights,
+                               teacher_logits=self.teacher_logits(xt))
         for (src, tgt), w in zip(rest, self.head_weights[1:]):
             loss = loss + w * (weighted_ce(src, ys, self.weights, IGNORE_INDEX)
                                + weighted_ce(tgt, stats["pseudo_labels"], self.target_weights, IGNORE_INDEX))
         return loss, stats
+
+    @torch.no_grad()
+    def teacher_logits(self, images: torch.Tensor) -> torch.Tensor | None:
+        """The fixed teacher's main-head logits of the target batch (None: the network labels itself)."""
+        if self.teacher is None:
+            return None
+        return head_logits(self.teacher, images, self.target.wavelengths, self.class_names, 1)[0]
 
     def set_lr(self, step: int, total: int) -> None:
         o = self.cfg.optim

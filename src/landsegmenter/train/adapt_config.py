@@ -21,6 +21,7 @@ ARCHITECTURES = ("unet", "landsegmenter")
 METHODS = ("dpa", "source_only")
 SELECTIONS = ("entropy", "class_balanced", "confidence")
 TARGET_WEIGHTS = ("source", "none")
+TEACHERS = ("self", "init")
 NORMALISATIONS = ("auto", "scene", "reflectance")
 TARGET_GSDS = ("source", "native")
 
@@ -72,6 +73,9 @@ class AdaptSection:
     # class weights of the pseudo-label term: source (the ENet weights of the source term, as the
     # reference) or none (plain cross-entropy: a class rare in the source is not amplified on the target)
     target_weights: str = "source"
+    # who labels the target: self (the network being trained, as the reference) or init (model.init,
+    # kept fixed: the selection cannot feed on its own drift)
+    teacher: str = "self"
 
 
 @dataclass
@@ -155,6 +159,9 @@ def check_adapt_config(cfg: AdaptConfig) -> None:
     choice("adapt.method", cfg.adapt.method, METHODS)
     choice("adapt.selection", cfg.adapt.selection, SELECTIONS)
     choice("adapt.target_weights", cfg.adapt.target_weights, TARGET_WEIGHTS)
+    choice("adapt.teacher", cfg.adapt.teacher, TEACHERS)
+    if cfg.adapt.teacher == "init" and cfg.model.init is None:
+        raise LandSegError("adapt.teacher: init needs a model.init to label the target")
     choice("target.normalisation", t.normalisation, NORMALISATIONS)
     choice("target.gsd", t.gsd, TARGET_GSDS)
     for name, value in (("trainer.epochs", tr.epochs), ("trainer.steps_per_epoch", tr.steps_per_epoch),

@@ -186,6 +186,7 @@ def dpa_loss(
     ignore_index: int = IGNORE_INDEX,
     target_valid: torch.Tensor | None = None,
     target_class_weights: torch.Tensor | None = None,
+    teacher_logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """DPA loss: weighted CE on source labels + the same weighted CE on target pseudo-labels.
 
@@ -194,7 +195,8 @@ def dpa_loss(
     come from ``target_logits.detach()`` with the ``selection`` rule, so the
     gradient flows through the logits only; ``target_valid`` ``[Bt, H, W]`` keeps
     pseudo-labels off pixels without data; ``target_class_weights`` ``[K]`` weigh the pseudo-label term
-    (default: ``class_weights``). Returns ``(loss, stats)`` with
+    (default: ``class_weights``); ``teacher_logits`` ``[Bt, K, H, W]``: pseudo-labels from these instead
+    of ``target_logits`` (a fixed teacher). Returns ``(loss, stats)`` with
     ``stats = {"selected_fraction": float, "pseudo_counts": Tensor[K] int64,
     "pseudo_labels": Tensor[Bt, H, W]}`` (the fraction is of all target pixels).
     """
@@ -204,7 +206,8 @@ def dpa_loss(
     if target_logits.shape[1] != k or class_weights.numel() != k:
         raise LandSegError("source logits, target logits and class weights must have the same number of classes")
     weight = class_weights.to(device=source_logits.device, dtype=source_logits.dtype)
-    pseudo = SELECTORS[selection](target_logits.detach(), ratio, ignore_index, target_valid)
+    labeller = target_logits if teacher_logits is None else teacher_logits
+    pseudo = SELECTORS[selection](labeller.detach(), ratio, ignore_index, target_valid)
     loss = weighted_ce(source_logits, source_labels.long(), weight, ignore_index)
     target_weight = weight if target_class_weights is None else target_class_weights.to(weight)
     loss = loss + weighted_ce(target_logits, pseudo, target_weight, ignore_index)

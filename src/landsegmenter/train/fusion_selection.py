@@ -47,19 +47,27 @@ def mean_scores(scores: dict[str, dict[str, tuple[float, float]]], mode: str) ->
 
 
 def select_fusion_threshold(
-    model: LandSegmenter, samples: Sequence[dict], thresholds: Sequence[float] = THRESHOLDS
+    model: LandSegmenter, samples: Sequence[dict], thresholds: Sequence[float] = THRESHOLDS,
+    doubts: Sequence[str] | None = None,
 ) -> tuple[float, dict[str, float]]:
     """The θ of highest mean subset mIoU with every expert on, and each θ's score; leaves the model at it.
-    Scores within ``TIE`` of the best are equals (differences below what a validation split tells
-    apart), and of equals the θ nearest the model's own is kept: a change needs a measured gain."""
-    prior, scores = model.fusion_threshold, {}
+    With ``doubts`` (a model whose knowledge expert is precision-guided), each θ with each measure of
+    the decoder's doubt (``model/precision_fusion.py``), scored as ``"θ doubt"``; the model is left
+    at the best pair. Scores within ``TIE`` of the best are equals (differences below what a
+    validation split tells apart), and of equals the setting nearest the model's own is kept: a
+    change needs a measured gain."""
+    prior = (model.fusion_threshold, model.config.knowledge_doubt)
+    scores = {}
     for threshold in thresholds:
-        model.fusion_threshold = threshold
-        scores[threshold] = mean_scores(subset_scores(model, samples), "on")[0]
+        for doubt in doubts or (prior[1],):
+            model.fusion_threshold, model.config.knowledge_doubt = threshold, doubt
+            scores[threshold, doubt] = mean_scores(subset_scores(model, samples), "on")[0]
     top = max(scores.values())
-    best = min((t for t, v in scores.items() if v >= top - TIE), key=lambda t: (abs(t - prior), t))
-    model.fusion_threshold = best
-    return float(best), {f"{t:g}": round(v, 4) for t, v in scores.items()}
+    best = min((s for s, v in scores.items() if v >= top - TIE),
+               key=lambda s: (abs(s[0] - prior[0]), s[1] != prior[1], s[0]))
+    model.fusion_threshold, model.config.knowledge_doubt = best
+    key = (lambda s: f"{s[0]:g} {s[1]}") if doubts else (lambda s: f"{s[0]:g}")
+    return float(best[0]), {key(s): round(v, 4) for s, v in scores.items()}
 
 
 def _scores(matrix: torch.Tensor) -> tuple[float, float]:

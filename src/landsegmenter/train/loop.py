@@ -35,6 +35,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from landsegmenter.errors import LandSegError
 from landsegmenter.model.io import load_model
 from landsegmenter.model.landsegmenter import LandSegmenter
+from landsegmenter.model.precision_fusion import DOUBTS
 from landsegmenter.model.presets import build_model
 from landsegmenter.model.zoo import bundled_model_dir
 from landsegmenter.train.calibration import fit_temperature
@@ -159,7 +160,12 @@ def calibrate_published(model_dir: Path, held_out, training=None) -> tuple[float
     if model.knowledge and training is not None:
         model.config.knowledge_precision = knowledge_precision(not_labelled_by_rule(training), model.prompter)
         knowledge = {"knowledge_precision_split": "train", "knowledge_precision_min_pixels": MIN_PIXELS}
-    threshold, scores = select_fusion_threshold(model, samples) if model.fusion or model.knowledge else (None, {})
+    threshold, scores = None, {}
+    if model.fusion or model.knowledge:
+        doubts = DOUBTS if model.knowledge and model.config.knowledge_precision is not None else None
+        threshold, scores = select_fusion_threshold(model, samples, doubts=doubts)
+        if doubts:
+            knowledge["knowledge_doubt"] = model.config.knowledge_doubt
     publish_model(model, model_dir, provenance={"calibration": {
         "decoder_temperature": temperature, "split": "validation", **fit, **knowledge,
         "fusion_threshold": threshold, "fusion_threshold_miou": scores}})
