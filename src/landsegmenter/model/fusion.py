@@ -28,7 +28,7 @@ from torch import nn
 EPS = 1e-8
 
 
-def _per_class_sums(labels: torch.Tensor, num_classes: int, values: torch.Tensor | None = None) -> torch.Tensor:
+def per_class_sums(labels: torch.Tensor, num_classes: int, values: torch.Tensor | None = None) -> torch.Tensor:
     """Per image, the count (or sum of ``values``) of pixels of each label: labels [B, H, W] -> [B, K]."""
     batch = labels.shape[0]
     offsets = torch.arange(batch, device=labels.device)[:, None, None] * num_classes
@@ -42,15 +42,15 @@ def class_confidence(probs: torch.Tensor, valid: torch.Tensor | None = None) -> 
     ``valid`` [B, H, W] bool: only those pixels count."""
     top, winner = probs.max(dim=1)
     weight = None if valid is None else valid.to(top.dtype)
-    area = _per_class_sums(winner, probs.shape[1], weight)
-    total = _per_class_sums(winner, probs.shape[1], top if weight is None else top * weight)
+    area = per_class_sums(winner, probs.shape[1], weight)
+    total = per_class_sums(winner, probs.shape[1], top if weight is None else top * weight)
     return (total / area.clamp(min=1)).to(probs.dtype)
 
 
 def class_presence(probs: torch.Tensor, min_area: float = 0.0, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Whether each class wins more than ``min_area`` of the (valid) pixels: probs [B, K, H, W] -> [B, K] bool."""
     weight = None if valid is None else valid.to(probs.dtype)
-    area = _per_class_sums(probs.argmax(dim=1), probs.shape[1], weight)
+    area = per_class_sums(probs.argmax(dim=1), probs.shape[1], weight)
     pixels = probs[0, 0].numel() if valid is None else valid.flatten(1).sum(1, keepdim=True).clamp(min=1)
     return area / pixels > min_area
 

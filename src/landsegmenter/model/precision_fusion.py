@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import torch
 
-from landsegmenter.model.fusion import EPS, _per_class_sums, fusion_weights
+from landsegmenter.model.fusion import EPS, fusion_weights, per_class_sums
 
 DOUBTS = ("confidence", "coverage")
 
@@ -54,9 +54,9 @@ def coverage_doubt(
     choice = expert_choice(expert_logits, precision)[:, 0]
     weight = torch.ones_like(top) if valid is None else valid.to(top.dtype)
     classes = decoder_logits.shape[1]
-    decoder_area = _per_class_sums(winner, classes, weight)
-    expert_area = _per_class_sums(choice, classes, weight)
-    confidence = _per_class_sums(winner, classes, top * weight) / torch.maximum(decoder_area, expert_area).clamp(min=1)
+    decoder_area = per_class_sums(winner, classes, weight)
+    expert_area = per_class_sums(choice, classes, weight)
+    confidence = per_class_sums(winner, classes, top * weight) / torch.maximum(decoder_area, expert_area).clamp(min=1)
     return fusion_weights(confidence.float(), expert_area > 0, threshold)
 
 
