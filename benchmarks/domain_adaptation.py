@@ -1,6 +1,6 @@
-"""Cross-sensor domain adaptation: Sentinel-2 (LAS-mini, Dynamic World labels) -> Landsat 7 (North Carolina).
+"""Cross-sensor domain adaptation: Sentinel-2 (LAS, Dynamic World labels) -> Landsat 7 (North Carolina) or Landsat 5 (Para).
 
-    python benchmarks/domain_adaptation.py [--steps 400] [--seeds 0] [--architecture unet|landsegmenter]
+    python benchmarks/domain_adaptation.py [--target nc|para] [--steps 400] [--seeds 0] [--architecture unet|landsegmenter]
 
 Source: the Sentinel-2 subsets of LAS-mini with Dynamic World labels (``make las-mini``),
 recoded to the North Carolina legend with the registered crosswalk. Target: the Landsat 7
@@ -10,7 +10,11 @@ checkerboard of 64 x 64-pixel blocks (at 28.5 m); the upper-bound row trains on 
 the other half. Every row maps the scene through ``map_scene(..., resolution=10)`` with
 the written model, as ``landseg map --resolution 10 --model DIR`` would.
 
-Prints one Markdown table; full reports go to ``.cache/nc/adapt/results.json`` (``--runs``).
+``--target para``: the Landsat 5 TM scene of Para (data kit, DN, ``landsat5_dn``; six reflective
+bands), scored on the test half of its hand-drawn polygons, split by polygon (``para_data``), in
+the legend ``rstoolbox_landsat5_polygons`` (the source recoded by its registered crosswalk).
+
+Prints one Markdown table; full reports go to ``.cache/<target>/adapt/results.json`` (``--runs``).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,7 @@ import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nc_data  # noqa: E402
+import para_data  # noqa: E402
 from landsegmenter import map_scene  # noqa: E402
 from landsegmenter.eval.compare import compare_maps  # noqa: E402
 from landsegmenter.taxonomy.legends import get_legend  # noqa: E402
@@ -35,7 +41,6 @@ from landsegmenter.train.adapt_config import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = nc_data.CACHE / "adapt"
 SOURCE_SUBSETS = ["s2_t33uuu_dw", "s2_dsen2_dw", "s2_aberystwyth_dw", "s2_porto_trombetas_dw", "ben_s2_dw"]
 BLOCK = 64
 SOURCE_ONLY = "source only"
@@ -61,34 +66,65 @@ def checkerboard(shape: tuple[int, int], block: int = BLOCK) -> np.ndarray:
 def split_reference(reference: Path, workdir: Path) -> tuple[Path, Path]:
     """The map restricted to the test blocks and to the train blocks (nodata elsewhere)."""
     with rasterio.open(reference) as src:
-        codes, profile = src.read(1), src.profile
+        codes = src.read(1)
+        grid = nc_data.GridInfo(src.transform, src.crs, src.width, src.height)
     test = checkerboard(codes.shape)
-    paths = []
-    for name, keep in (("reference_test.tif", test), ("labels_train.tif", ~test)):
-        path = workdir / name
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(np.where(keep, codes, nc_data.REFERENCE_NODATA).astype(codes.dtype), 1)
-        paths.append(path)
-    return paths[0], paths[1]
+    return tuple(nc_data.write_single_band(workdir / name, np.where(keep, codes, nc_data.REFERENCE_NODATA), grid,
+                                           nc_data.REFERENCE_NODATA)
+                 for name, keep in (("reference_test.tif", test), ("labels_train.tif", ~test)))
 
 
-def target_sensor(args) -> str:
-    """Reflectance runs read the TOA stack (physical units), the others DN."""
-    return "landsat7" if args.normalisation == "reflectance" else "landsat7_dn"
+@dataclass(frozen=True)
+class Target:
+    """The unlabelled target scene of one pair and the labels that score it (never seen in adaptation)."""
+    paths: list[str]
+    sensor: str
+    bands: list[str] | None
+    legend: str
+    reference_test: Path
+    train_labels: Path  # the upper bound's labels: the reference's other half
+    work: Path
 
 
-def config(args, method: str, selection: str, seed: int, target: list[str], output: Path,
-           train_labels: Path | None = None, init: Path | None = None) -> AdaptConfig:
-    if train_labels is None:
+def north_carolina(args) -> Target:
+    """Landsat 7, North Carolina: TOA stack for reflectance runs, DN otherwise; checkerboard halves."""
+    work = nc_data.CACHE / "adapt"
+    work.mkdir(parents=True, exist_ok=True)
+    legend = get_legend(nc_data.LEGEND_KEY)
+    datadir = nc_data.fetch_nc_data(nc_data.CACHE)
+    stacks = nc_data.prepare_band_stacks(datadir, work / "bands")
+    _, valid = nc_data.read_stack(stacks.raw)
+    reference, _ = nc_data.write_reference(datadir / nc_data.STRATA, valid, legend, work / "reference.tif")
+    reflectance = args.normalisation == "reflectance"
+    return Target([str(p) for p in (stacks.toa if reflectance else stacks.dn)],
+                  "landsat7" if reflectance else "landsat7_dn", None, nc_data.LEGEND_KEY,
+                  *split_reference(reference, work), work)
+
+
+def para(args) -> Target:
+    """Landsat 5, Para: the DN scene (TOA for reflectance runs), six reflective bands; polygon halves."""
+    work = para_data.CACHE / "adapt"
+    return Target([str(para_data.data_dir() / para_data.IMAGE)],
+                  "landsat5_toa" if args.normalisation == "reflectance" else "landsat5_dn", para_data.BANDS,
+                  para_data.LEGEND_KEY, *para_data.split_polygons(work), work)
+
+
+TARGETS = {"nc": north_carolina, "para": para}
+
+
+def config(args, target: Target, method: str, selection: str, seed: int, output: Path,
+           upper_bound: bool = False, init: Path | None = None) -> AdaptConfig:
+    if not upper_bound:
         source = SourceSection(store=str(args.las), subsets=SOURCE_SUBSETS)
-    else:  # upper bound: the target's own map, train blocks only, on the same 10 m grid
-        source = SourceSection(scene=target, labels=str(train_labels), legend=nc_data.LEGEND_KEY,
-                               sensor=target_sensor(args), gsd_m=10.0 if args.target_gsd == "source" else None)
+    else:  # the target's own labels, train half only, on the same grid as the adaptation reads it
+        source = SourceSection(scene=target.paths, labels=str(target.train_labels), legend=target.legend,
+                               sensor=target.sensor, bands=target.bands,
+                               gsd_m=10.0 if args.target_gsd == "source" else None)
     return AdaptConfig(
         source=source,
-        target=TargetSection(paths=target, sensor=target_sensor(args), normalisation=args.normalisation,
-                             gsd=args.target_gsd),
-        classes=nc_data.LEGEND_KEY,
+        target=TargetSection(paths=target.paths, sensor=target.sensor, bands=target.bands,
+                             normalisation=args.normalisation, gsd=args.target_gsd),
+        classes=target.legend,
         model=ModelSection(architecture=args.architecture, width=args.width,
                            init=str(init) if init is not None else args.init, freeze=list(args.freeze)),
         adapt=AdaptSection(method=method, selection=selection, target_weights=args.target_weights,
@@ -100,21 +136,24 @@ def config(args, method: str, selection: str, seed: int, target: list[str], outp
     )
 
 
-def run_row(args, cfg: AdaptConfig | None, target: list[str], reference_test: Path, outdir: Path) -> dict:
-    """Adapt as ``cfg`` says (None: map ``--init`` as it is) and score the map on the test blocks."""
+def run_row(args, target: Target, cfg: AdaptConfig | None, outdir: Path) -> dict:
+    """Adapt as ``cfg`` says (None: map ``--init`` as it is) and score the map on the test half."""
     result = adapt(cfg, overwrite=True, progress=not args.quiet) if cfg is not None else None
     model = cfg.output if cfg is not None else args.init
     fusion = None if args.architecture == "unet" else "off"  # LandSegmenter: the decoder, the head DPA trains
-    mapped = map_scene(target, list(get_legend(nc_data.LEGEND_KEY).names), outdir / "map", model=model,
-                       sensor=target_sensor(args), resolution=10.0 if args.target_gsd == "source" else None,
+    legend = get_legend(target.legend)
+    mapped = map_scene(target.paths, list(legend.names), outdir / "map", model=model, sensor=target.sensor,
+                       bands=target.bands, resolution=10.0 if args.target_gsd == "source" else None,
                        fusion=fusion, overwrite=True, progress=False, preview=False)
-    report = compare_maps(mapped.classes, reference_test, get_legend(nc_data.LEGEND_KEY))
+    report = compare_maps(mapped.classes, target.reference_test, legend)
     return {"report": report.to_dict(), "miou": report.miou, "oa": report.overall_accuracy, "kappa": report.kappa,
             "adapt_seconds": round(result.seconds, 1) if result else 0.0, "history": result.history if result else []}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--target", default="nc", choices=list(TARGETS),
+                   help="nc: Landsat 7, North Carolina; para: Landsat 5, Para (Brazil)")
     p.add_argument("--las", type=Path, default=ROOT / "build" / "las-mini")
     p.add_argument("--architecture", default="unet", choices=["unet", "landsegmenter"])
     p.add_argument("--init", help="LandSegmenter to start from ('default' or a model directory)")
@@ -139,42 +178,36 @@ def main() -> int:
                    help=f"rows to run, by index: {', '.join(f'{i} {r[0]}' for i, r in enumerate(ROWS))} "
                         f"(default: {' '.join(map(str, DEFAULT_ROWS))}; warm starts need row 0)")
     p.add_argument("--no-upper-bound", action="store_true")
-    p.add_argument("--runs", type=Path, default=WORK, help="folder for models, maps and results.json")
+    p.add_argument("--runs", type=Path, help="folder for models, maps and results.json (default: the target's cache)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args()
     if not (args.las / "zarr.json").is_file():
         sys.exit(f"no LAS store at {args.las}: run `make las-mini` (or `make las-wide`) first")
 
-    WORK.mkdir(parents=True, exist_ok=True)
-    legend = get_legend(nc_data.LEGEND_KEY)
-    datadir = nc_data.fetch_nc_data(nc_data.CACHE)
-    stacks = nc_data.prepare_band_stacks(datadir, WORK / "bands")
-    _, valid = nc_data.read_stack(stacks.raw)
-    reference, _ = nc_data.write_reference(datadir / nc_data.STRATA, valid, legend, WORK / "reference.tif")
-    reference_test, train_labels = split_reference(reference, WORK)
-    target = [str(p) for p in (stacks.toa if args.normalisation == "reflectance" else stacks.dn)]
+    target = TARGETS[args.target](args)
+    args.runs = args.runs or target.work
 
-    plan = [ROWS[i] + (None,) for i in sorted(set(args.rows))]
+    plan = [ROWS[i] + (False,) for i in sorted(set(args.rows))]
     if args.init:  # every row without a warm start begins from --init instead of a random init
         plan = [(name.replace("random init (reference protocol)", args.init).replace("random init", args.init), *rest)
                 for name, *rest in plan]
     if not args.no_upper_bound:
-        plan.append(("target-supervised (upper bound, train blocks)", "source_only", "entropy", None, train_labels))
+        plan.append(("target-supervised (upper bound, train half)", "source_only", "entropy", None, True))
     results: dict[str, list[dict]] = {}
     models: dict[tuple[str, int], Path] = {}
     started = time.perf_counter()
     if args.init:
         results[f"{args.init} as it is (no adaptation)"] = [
-            run_row(args, None, target, reference_test, args.runs / "maps" / "init")]
-    for name, method, selection, start, labels in plan:
+            run_row(args, target, None, args.runs / "maps" / "init")]
+    for name, method, selection, start, upper_bound in plan:
         for seed in args.seeds:
             out = args.runs / "models" / f"{len(results)}-{seed}"
             init = None if start is None else models[(start, seed)]
-            cfg = config(args, method, selection, seed, target, out, labels, init)
-            results.setdefault(name, []).append(run_row(args, cfg, target, reference_test, args.runs / "maps" / out.name))
+            cfg = config(args, target, method, selection, seed, out, upper_bound, init)
+            results.setdefault(name, []).append(run_row(args, target, cfg, args.runs / "maps" / out.name))
             models[(name, seed)] = out
             print(f"{name} seed {seed}: mIoU {results[name][-1]['miou']:.3f}", file=sys.stderr)
-    print_table(results, args, time.perf_counter() - started)
+    print_table(results, args, target, time.perf_counter() - started)
     (args.runs / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                    "rows": results}, indent=2, default=str))
     return 0
@@ -186,9 +219,9 @@ def cell(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
-def print_table(results: dict[str, list[dict]], args, seconds: float) -> None:
-    names = get_legend(nc_data.LEGEND_KEY).names
-    print(f"architecture {args.architecture}, {args.steps} steps per row (warm-started rows: {args.steps} more), "
+def print_table(results: dict[str, list[dict]], args, target: Target, seconds: float) -> None:
+    names = get_legend(target.legend).names
+    print(f"target {args.target}, architecture {args.architecture}, {args.steps} steps per row (warm-started rows: {args.steps} more), "
           f"batch {args.batch_size}/domain, crop {args.crop}, lr {args.lr:g}, "
           f"seeds {args.seeds}, target normalisation {args.normalisation}, target GSD {args.target_gsd}, "
           f"frozen {', '.join(args.freeze) or 'nothing'}, pseudo-label weights {args.target_weights}, "

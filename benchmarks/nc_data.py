@@ -24,6 +24,7 @@ the calibration as band scale/offset (the scene reader applies a file's scale/of
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -300,14 +301,17 @@ def grid_of(path: Path) -> GridInfo:
 
 
 def write_single_band(path: Path, array: np.ndarray, grid: GridInfo, nodata: int, tags: dict | None = None) -> Path:
-    """A DEFLATE GeoTIFF of one ``uint8`` band on ``grid``."""
+    """A DEFLATE GeoTIFF of one ``uint8`` band on ``grid``, written whole or not at all (benchmarks
+    running side by side share these files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="uint8",
                    crs=grid.crs, transform=grid.transform, nodata=nodata, compress="deflate")
-    with rasterio.open(path, "w", **profile) as dst:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with rasterio.open(partial, "w", **profile) as dst:
         dst.write(array.astype(np.uint8), 1)
         if tags:
             dst.update_tags(**tags)
+    os.replace(partial, path)
     return path
 
 
