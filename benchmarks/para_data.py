@@ -40,7 +40,7 @@ def data_dir() -> Path:
     return folder
 
 
-def test_polygon_ids(features: list[dict]) -> set[int]:
+def held_out_polygon_ids(features: list[dict]) -> set[int]:
     """Every other polygon of each class, in id order: the test half."""
     by_class: dict[int, list[int]] = {}
     for feature in features:
@@ -53,7 +53,7 @@ def split_polygons(workdir: Path) -> tuple[Path, Path]:
     """The polygons' class codes on the image grid: test polygons, then train polygons (255 elsewhere)."""
     folder = data_dir()
     features = json.loads((folder / POLYGONS).read_text())["features"]
-    test_ids = test_polygon_ids(features)
+    test_ids = held_out_polygon_ids(features)
     with rasterio.open(folder / IMAGE) as src:
         grid = nc_data.GridInfo(src.transform, src.crs, src.width, src.height)
     paths = []

@@ -31,7 +31,7 @@ para_data = _load("para_data")
 
 def test_every_other_polygon_of_each_class_is_a_test_polygon() -> None:
     features = [{"properties": {"id": i, "class_value": c}} for i, c in [(5, 0), (1, 0), (3, 0), (2, 1), (9, 1), (4, 2)]]
-    assert para_data.test_polygon_ids(features) == {3, 9}
+    assert para_data.held_out_polygon_ids(features) == {3, 9}
 
 
 def test_split_keeps_polygons_whole_and_loses_no_label(shared_data: Path, tmp_path: Path, monkeypatch) -> None:
@@ -47,7 +47,7 @@ def test_split_keeps_polygons_whole_and_loses_no_label(shared_data: Path, tmp_pa
     assert np.array_equal(both, labels)  # the kit's own rasterisation, every label kept
     assert set(para_data.class_pixels(test)) == set(para_data.class_pixels(train)) == {0, 1, 2, 3}
     ids = json.loads((folder / para_data.POLYGONS).read_text())["features"]
-    assert len(para_data.test_polygon_ids(ids)) == 17  # 36 polygons: 10, 8, 9, 9 per class
+    assert len(para_data.held_out_polygon_ids(ids)) == 17  # 36 polygons: 10, 8, 9, 9 per class
 
 
 def test_dynamic_world_recodes_into_the_para_legend() -> None:
